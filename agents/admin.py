@@ -1,0 +1,81 @@
+"""Agents in the admin: the same services as the API, no editing behind their back."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from agents import services
+from agents.models import Agent, AgentOperation
+from agents.profiles import all_profiles
+from agents.roles import all_agent_types
+from orchestrator.errors import OrchestratorError
+
+
+class SpawnForm(forms.Form):
+    session_name = forms.CharField(max_length=64)
+    agent_type = forms.ChoiceField()
+    profile = forms.ChoiceField()
+    project_path = forms.CharField(max_length=1024)
+    name = forms.CharField(max_length=64, required=False, help_text="Window name; default <Profile>-<type>.")
+    briefing = forms.CharField(widget=forms.Textarea, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent_type"].choices = [(t, t) for t in sorted(all_agent_types())]
+        self.fields["profile"].choices = [(p, p) for p in sorted(all_profiles())]
+
+
+class OperationInline(admin.TabularInline):
+    model = AgentOperation
+    fields = ["kind", "status", "error", "requested_by", "created_at", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ["target", "state", "agent_type", "profile", "team", "host", "last_activity_at", "restart_count"]
+    list_filter = ["state", "agent_type", "profile", "host", "team"]
+    search_fields = ["name", "session_name", "project_path", "briefing"]
+    readonly_fields = [f.name for f in Agent._meta.fields]
+    inlines = [OperationInline]
+    actions = ["restart", "kill"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        form = SpawnForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                operation = services.agent_spawn(**form.cleaned_data, requested_by=f"admin:{request.user}")
+            except OrchestratorError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, f"Spawn of {operation.agent.target} requested.")
+                return redirect("admin:agents_agent_change", operation.agent.pk)
+        context = {**self.admin_site.each_context(request), "title": "Spawn agent", "form": form,
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/agents/agent/spawn.html", context)
+
+    def _each(self, request, queryset, service, verb):
+        done = 0
+        for agent in queryset:
+            try:
+                service(agent=agent, requested_by=f"admin:{request.user}")
+                done += 1
+            except OrchestratorError as error:
+                messages.error(request, f"{agent.target}: {error.message}")
+        if done:
+            messages.success(request, f"{verb} requested for {done} agent(s).")
+
+    @admin.action(description="Restart selected agents")
+    def restart(self, request, queryset):
+        self._each(request, queryset, services.agent_restart, "Restart")
+
+    @admin.action(description="Kill selected agents")
+    def kill(self, request, queryset):
+        self._each(request, queryset, services.agent_kill, "Kill")

@@ -1,0 +1,314 @@
+"""The tmux gateway: the only module that talks to tmux.
+
+Everything tmux-shaped lives here: targets, typing text, key sending, capture and batching.
+Panes are addressed by their ids (`%7`), never by names. Operations on many panes are one
+tmux invocation with commands chained by `;`, not one process per pane. tmux failures come
+out as the exceptions below, never as libtmux's.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import libtmux
+from libtmux import exc as libtmux_exc
+
+SEP = "\x1f"  # field separator in formats: never in names we accept, nor in commands
+PANE_FORMAT = SEP.join(
+    [
+        "#{session_id}", "#{window_id}", "#{pane_id}", "#{pane_pid}", "#{pane_dead}",
+        "#{pane_dead_status}", "#{window_activity}", "#{pane_current_command}",
+        "#{session_name}", "#{window_name}",
+    ]
+)
+CREATED_FORMAT = SEP.join(["#{session_id}", "#{window_id}", "#{pane_id}", "#{pane_pid}"])
+DEFAULT_SIZE = ("220", "50")
+
+
+class TmuxError(Exception):
+    """tmux refused or failed an operation; the message says what tmux said."""
+
+
+class TmuxNotInstalled(TmuxError):
+    pass
+
+
+class TmuxNotRunning(TmuxError):
+    pass
+
+
+class TargetNotFound(TmuxError):
+    pass
+
+
+@dataclass(frozen=True)
+class PaneInfo:
+    session_id: str
+    window_id: str
+    pane_id: str
+    pid: int | None
+    dead: bool
+    dead_status: int | None
+    activity: float
+    current_command: str
+    session_name: str
+    window_name: str
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A window to create: in `session_name` (created if missing), running `command`."""
+
+    session_name: str
+    window_name: str
+    command: str
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CreatedWindow:
+    session_id: str
+    window_id: str
+    pane_id: str
+    pid: int
+
+
+def _escape(arg: str) -> str:
+    """tmux reads an argument ending in `;` as a command separator; `\\;` keeps it literal."""
+    return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def _chain(commands: Iterable[Sequence[str]]) -> list[str]:
+    args: list[str] = []
+    for command in commands:
+        if args:
+            args.append(";")
+        args.extend(_escape(str(a)) for a in command)
+    return args
+
+
+def _raise_for(stderr: list[str]) -> None:
+    message = "; ".join(stderr)
+    if "no server running" in message or "error connecting to" in message:
+        raise TmuxNotRunning("the tmux server is not running")
+    if "can't find" in message:
+        raise TargetNotFound(message)
+    raise TmuxError(message or "tmux failed")
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+class Gateway:
+    """One tmux server, named by socket (`-L`) or path (`-S`)."""
+
+    def __init__(self, socket_name: str | None = None, socket_path: str | None = None):
+        self.server = libtmux.Server(socket_name=socket_name, socket_path=socket_path)
+
+    # -- one round trip -------------------------------------------------------------------
+    def run(self, commands: Sequence[Sequence[str]]) -> list[str]:
+        """Run chained commands in one tmux invocation; return stdout lines."""
+        args = _chain(commands)
+        try:
+            result = self.server.cmd(*args)
+        except libtmux_exc.TmuxCommandNotFound:
+            raise TmuxNotInstalled("tmux is not installed on this host") from None
+        if result.returncode != 0:
+            _raise_for(result.stderr)
+        return result.stdout
+
+    def is_running(self) -> bool:
+        try:
+            self.run([["list-sessions", "-F", "#{session_id}"]])
+        except TmuxNotRunning:
+            return False
+        return True
+
+    # -- windows --------------------------------------------------------------------------
+    def create_window(self, spec: WindowSpec) -> CreatedWindow:
+        return self.create_windows([spec])[0]
+
+    def create_windows(self, specs: Sequence[WindowSpec]) -> list[CreatedWindow]:
+        """Create windows, each with remain-on-exit set before its program can exit.
+
+        Windows in sessions that exist are created in one round trip; each missing session
+        costs one more (tmux cannot branch on whether a session exists).
+        """
+        existing = self._session_names()
+        created: dict[int, CreatedWindow] = {}
+        batch = [i for i, s in enumerate(specs) if s.session_name in existing]
+        for index in (i for i, s in enumerate(specs) if s.session_name not in existing):
+            if specs[index].session_name in existing:  # made by an earlier spec of this call
+                batch.append(index)
+                continue
+            try:
+                created[index] = self._parse_created(self.run(self._new_session(specs[index])))[0]
+            except TmuxError as error:
+                if "duplicate session" not in str(error):
+                    raise
+                batch.append(index)  # another worker created it a moment ago
+            existing.add(specs[index].session_name)
+        if batch:
+            commands = [c for i in batch for c in self._new_window(specs[i])]
+            for index, window in zip(batch, self._parse_created(self.run(commands))):
+                created[index] = window
+        return [created[i] for i in range(len(specs))]
+
+    def _session_names(self) -> set[str]:
+        try:
+            return set(self.run([["list-sessions", "-F", "#{session_name}"]]))
+        except TmuxNotRunning:
+            return set()
+
+    @staticmethod
+    def _env_args(env: dict[str, str]) -> list[str]:
+        return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+
+    def _new_session(self, spec: WindowSpec) -> list[list[str]]:
+        target = f"={spec.session_name}:{{end}}"
+        return [
+            ["new-session", "-d", "-P", "-F", CREATED_FORMAT, "-s", spec.session_name,
+             "-n", spec.window_name, "-c", spec.cwd, "-x", DEFAULT_SIZE[0], "-y", DEFAULT_SIZE[1],
+             *self._env_args(spec.env), spec.command],
+            ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
+        ]
+
+    def _new_window(self, spec: WindowSpec) -> list[list[str]]:
+        # `{end}` resolves when each command runs, so the option lands on the new window.
+        target = f"={spec.session_name}:{{end}}"
+        return [
+            ["new-window", "-d", "-a", "-t", target, "-P", "-F", CREATED_FORMAT,
+             "-n", spec.window_name, "-c", spec.cwd, *self._env_args(spec.env), spec.command],
+            ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
+        ]
+
+    @staticmethod
+    def _parse_created(lines: list[str]) -> list[CreatedWindow]:
+        windows = []
+        for line in lines:
+            session_id, window_id, pane_id, pid = line.split(SEP)
+            windows.append(CreatedWindow(session_id, window_id, pane_id, int(pid)))
+        return windows
+
+    def respawn(self, pane_id: str, *, command: str, cwd: str, env: dict[str, str]) -> int:
+        """Replace whatever runs in the pane with `command`; return the new pid."""
+        lines = self.run(
+            [
+                ["respawn-pane", "-k", "-t", pane_id, "-c", cwd, *self._env_args(env), command],
+                ["display-message", "-p", "-t", pane_id, "#{pane_pid}"],
+            ]
+        )
+        return int(lines[-1])
+
+    def kill_window(self, window_id: str) -> None:
+        """Remove the window; one that is already gone is not an error."""
+        try:
+            self.run([["kill-window", "-t", window_id]])
+        except (TargetNotFound, TmuxNotRunning):
+            pass
+
+    # -- reading panes --------------------------------------------------------------------
+    def list_panes(self) -> list[PaneInfo]:
+        """Every pane of the server, in one round trip; empty when no server runs."""
+        try:
+            lines = self.run([["list-panes", "-a", "-F", PANE_FORMAT]])
+        except TmuxNotRunning:
+            return []
+        panes = []
+        for line in lines:
+            parts = line.split(SEP)
+            if len(parts) != 10:
+                continue  # a session or window name we did not create held the separator
+            sid, wid, pid_, pid, dead, status, activity, command, sname, wname = parts
+            panes.append(
+                PaneInfo(sid, wid, pid_, _int(pid), dead == "1", _int(status),
+                         float(activity or 0), command, sname, wname)
+            )
+        return panes
+
+    def capture_panes(self, pane_ids: Sequence[str], *, history: int = 0) -> dict[str, str]:
+        """The visible screen (plus `history` lines above it) of each pane, in one round trip.
+
+        Panes that no longer exist are left out of the result.
+        """
+        if not pane_ids:
+            return {}
+        marker = f"\x1e{secrets.token_hex(8)}"
+        commands = []
+        for pane_id in pane_ids:
+            commands.append(["display-message", "-p", "-t", pane_id, f"{marker} {pane_id}"])
+            commands.append(["capture-pane", "-p", "-J", "-t", pane_id, "-S", str(-history)])
+        try:
+            lines = self.run(commands)
+        except TargetNotFound:
+            alive = {p.pane_id for p in self.list_panes()}
+            return self.capture_panes([p for p in pane_ids if p in alive], history=history) if alive else {}
+        screens: dict[str, list[str]] = {}
+        current: list[str] | None = None
+        for line in lines:
+            if line.startswith(marker):
+                current = screens.setdefault(line[len(marker) + 1:], [])
+            elif current is not None:
+                current.append(line)
+        return {pane_id: "\n".join(text) for pane_id, text in screens.items()}
+
+    # -- typing ---------------------------------------------------------------------------
+    def type_text(self, pane_id: str, text: str) -> None:
+        """Type `text` into the pane as exactly these bytes, without submitting it.
+
+        The text goes through a tmux paste buffer, so tmux reads none of it as key names,
+        options or command separators; line feeds stay line feeds (`-r`) and programs that
+        asked for bracketed paste get it (`-p`), so a multi-line text is one input.
+        """
+        if not text:
+            return
+        buffer = f"orc-{secrets.token_hex(8)}"
+        with tempfile.NamedTemporaryFile(prefix="tmux-orc-", delete=False) as handle:
+            handle.write(text.encode("utf-8", "surrogateescape"))
+        try:
+            self.run(
+                [
+                    ["load-buffer", "-b", buffer, handle.name],
+                    ["paste-buffer", "-d", "-p", "-r", "-b", buffer, "-t", pane_id],
+                ]
+            )
+        except TmuxError:
+            self._delete_buffer(buffer)
+            raise
+        finally:
+            os.unlink(handle.name)
+
+    def _delete_buffer(self, buffer: str) -> None:
+        try:
+            self.run([["delete-buffer", "-b", buffer]])
+        except TmuxError:
+            pass
+
+    def send_keys(self, pane_id: str, *keys: str) -> None:
+        """Press keys by their tmux names (`Enter`, `Escape`, `C-c`)."""
+        self.run([["send-keys", "-t", pane_id, *keys]])
+
+    def kill_server(self) -> None:
+        try:
+            self.run([["kill-server"]])
+        except (TmuxNotRunning, TargetNotFound):
+            pass
+
+
+def local_gateway() -> Gateway:
+    """The tmux server this host's agents run in (`TMUX_ORC_TMUX_SOCKET`)."""
+    from django.conf import settings
+
+    return Gateway(socket_name=settings.TMUX_ORC.tmux_socket)
+
+
+def shell_command(argv: Sequence[str]) -> str:
+    """A command line for a pane that `exec`s the program, so the pane runs it directly."""
+    return "exec " + shlex.join(argv)

@@ -1,0 +1,13 @@
+"""Celery jobs for agents: thin, take ids, run on the agent's host queue."""
+
+from celery import shared_task
+
+from agents import services
+from orchestrator.celery import host_queue
+
+__all__ = ["host_queue", "run_agent_operation"]
+
+
+@shared_task(name="agents.run_operation", acks_late=True, soft_time_limit=60, time_limit=90)
+def run_agent_operation(operation_id: int) -> None:
+    services.operation_run(operation_id=operation_id)

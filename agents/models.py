@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class AgentState(models.TextChoices):
+    STARTING = "starting"
+    IDLE = "idle"
+    WORKING = "working"
+    WAITING_APPROVAL = "waiting_approval"
+    STUCK = "stuck"
+    CRASHED = "crashed"
+    STOPPED = "stopped"
+
+
+LIVE_STATES = [s for s in AgentState if s != AgentState.STOPPED]
+
+
+class Agent(models.Model):
+    """An agent program running in a tmux pane. `session_name:name` is its target."""
+
+    name = models.CharField(max_length=64, help_text="The tmux window name.")
+    session_name = models.CharField(max_length=64)
+    agent_type = models.CharField(max_length=40)
+    profile = models.CharField(max_length=40)
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="agents")
+    project_path = models.CharField(max_length=1024)
+    briefing = models.TextField(blank=True)
+    host = models.CharField(max_length=64, help_text="The host whose tmux server runs the agent.")
+    tmux_session_id = models.CharField(max_length=16, blank=True)
+    tmux_window_id = models.CharField(max_length=16, blank=True)
+    tmux_pane_id = models.CharField(max_length=16, blank=True)
+    pane_pid = models.IntegerField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=AgentState.choices, default=AgentState.STARTING)
+    state_reason = models.CharField(max_length=500, blank=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    restart_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session_name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session_name", "name"],
+                condition=~Q(state="stopped"),
+                name="one_live_agent_per_target",
+            )
+        ]
+        indexes = [models.Index(fields=["host", "state"])]
+
+    def __str__(self) -> str:
+        return self.target
+
+    @property
+    def target(self) -> str:
+        return f"{self.session_name}:{self.name}"
+
+    def set_state(self, state: str, reason: str, **fields) -> None:
+        """Move to `state` for `reason`, saving `fields` with it."""
+        changes = {"state": state, "state_reason": reason[:500], **fields}
+        if state != self.state:
+            changes["state_changed_at"] = timezone.now()
+        Agent.objects.filter(pk=self.pk).update(**changes)
+        for field, value in changes.items():
+            setattr(self, field, value)
+
+
+class OperationKind(models.TextChoices):
+    SPAWN = "spawn"
+    RESTART = "restart"
+    KILL = "kill"
+
+
+class OperationStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = [OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED]
+
+
+class AgentOperation(models.Model):
+    """A tmux operation asked of an agent's host worker; its row is its result."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=10, choices=OperationKind.choices)
+    status = models.CharField(max_length=10, choices=OperationStatus.choices, default=OperationStatus.PENDING)
+    error = models.CharField(max_length=1000, blank=True)
+    requested_by = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.agent} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES

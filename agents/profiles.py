@@ -1,0 +1,107 @@
+"""Agent profiles: how to launch an agent program and how to talk to it.
+
+Profiles are data. The built-ins cover Claude Code, Codex, Aider, Gemini CLI and a plain
+shell; `[agents.profiles.NAME]` in the config file changes a built-in's settings or adds a
+new profile.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+
+from orchestrator.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    display_name: str  # the first part of window names: "Claude-developer"
+    command: str  # a command line; the pane `exec`s it
+    interrupt_keys: tuple[str, ...] = ("Escape",)
+    submit_keys: tuple[str, ...] = ("Enter",)
+    # Regular expressions read on the bottom of the screen; see agents.screens.
+    ready_markers: tuple[str, ...] = ()
+    working_markers: tuple[str, ...] = ()
+    approval_markers: tuple[str, ...] = ()
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.command)
+
+    @property
+    def program(self) -> str:
+        return self.argv[0]
+
+
+BUILTIN_PROFILES = {
+    profile.name: profile
+    for profile in [
+        Profile(
+            "claude", "Claude", "claude",
+            ready_markers=(r"\? for shortcuts", r"^\s*❯"),
+            working_markers=(r"(esc|ctrl\+c) to interrupt",),
+            approval_markers=(r"Do you want to proceed\?",),
+        ),
+        Profile("codex", "Codex", "codex"),
+        Profile("aider", "Aider", "aider", interrupt_keys=("C-c",)),
+        Profile("gemini", "Gemini", "gemini"),
+        Profile("shell", "Shell", "bash", interrupt_keys=("C-c",), ready_markers=(r"[$#%>]\s*$",)),
+    ]
+}
+FIELDS = {
+    "display_name", "command", "interrupt_keys", "submit_keys",
+    "ready_markers", "working_markers", "approval_markers",
+}
+
+
+def _check_patterns(where: str, key: str, patterns: list[str]) -> None:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ConfigError(f"{where}: {key}: {pattern!r} is not a regular expression: {error}") from None
+
+
+def _from_config(name: str, spec: dict, base: Profile | None) -> Profile:
+    where = f"[agents.profiles.{name}] in {settings.TMUX_ORC.config_path}"
+    unknown = set(spec) - FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(FIELDS))}")
+    if base is None and "command" not in spec:
+        raise ConfigError(f"{where}: a new profile needs a command")
+    values = {}
+    for key, value in spec.items():
+        if key.endswith(("_keys", "_markers")):
+            if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
+                raise ConfigError(f"{where}: {key} must be a list of strings")
+            if key.endswith("_markers"):
+                _check_patterns(where, key, value)
+            values[key] = tuple(value)
+        elif not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: {key} must be a non-empty string")
+        else:
+            values[key] = value.strip()
+    if "command" in values:
+        try:
+            if not shlex.split(values["command"]):
+                raise ValueError("empty")
+        except ValueError:
+            raise ConfigError(f"{where}: command is not a valid command line") from None
+    if base is not None:
+        return replace(base, **values)
+    return Profile(name=name, display_name=values.pop("display_name", name.capitalize()), **values)
+
+
+def all_profiles() -> dict[str, Profile]:
+    profiles = dict(BUILTIN_PROFILES)
+    for name, spec in settings.TMUX_ORC.profiles.items():
+        profiles[name] = _from_config(name, spec, profiles.get(name))
+    return profiles
+
+
+def get_profile(name: str) -> Profile | None:
+    return all_profiles().get(name)

@@ -1,0 +1,95 @@
+"""Reads about agents, shared by every interface."""
+
+from __future__ import annotations
+
+import time
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.utils import timezone
+
+from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, OperationStatus
+from agents.validation import parse_target
+from orchestrator.errors import NotFound
+
+RESPONSIVE_STATES = {AgentState.IDLE, AgentState.WORKING, AgentState.WAITING_APPROVAL}
+HEALTH_BY_STATE = {
+    AgentState.IDLE: 100, AgentState.WORKING: 100, AgentState.WAITING_APPROVAL: 80,
+    AgentState.STARTING: 60, AgentState.STUCK: 30, AgentState.CRASHED: 0, AgentState.STOPPED: 0,
+}
+
+
+def agent_get(*, target: str) -> Agent:
+    """The agent at `session:window`: the live one, or else the last one stopped there."""
+    session_name, name = parse_target(target)
+    agent = (
+        Agent.objects.filter(session_name=session_name, name=name)
+        .annotate(stopped=Case(When(state=AgentState.STOPPED, then=Value(1)), default=Value(0),
+                               output_field=IntegerField()))
+        .order_by("stopped", "-created_at")
+        .select_related("team")
+        .first()
+    )
+    if agent is None:
+        raise NotFound(f"no agent at {target}")
+    return agent
+
+
+def agent_list(*, include_stopped: bool = False, session_name: str | None = None) -> QuerySet[Agent]:
+    agents = Agent.objects.select_related("team")
+    if not include_stopped:
+        agents = agents.filter(state__in=LIVE_STATES)
+    if session_name:
+        agents = agents.filter(session_name=session_name)
+    return agents
+
+
+def hosts_with_live_agents() -> list[str]:
+    return list(Agent.objects.filter(state__in=LIVE_STATES).values_list("host", flat=True).distinct().order_by())
+
+
+def agent_status(*, agent: Agent, include_activity: bool = False) -> dict:
+    """What a person asks about an agent: state, since when, how healthy."""
+    now = timezone.now()
+    live = agent.state != AgentState.STOPPED and agent.started_at
+    status = {
+        "target": agent.target,
+        "state": agent.state,
+        "state_reason": agent.state_reason,
+        "state_changed_at": agent.state_changed_at,
+        "responsive": agent.state in RESPONSIVE_STATES,
+        "last_activity": agent.last_activity_at,
+        "uptime_minutes": int((now - agent.started_at).total_seconds() // 60) if live else 0,
+        "restart_count": agent.restart_count,
+        "health_score": HEALTH_BY_STATE.get(agent.state, 0),
+    }
+    if include_activity:
+        operations = agent.operations.all()[:5]
+        status["activity_summary"] = [
+            f"{op.created_at:%Y-%m-%d %H:%M:%S} {op.kind} {op.status}" + (f": {op.error}" if op.error else "")
+            for op in operations
+        ]
+    return status
+
+
+def operation_wait(*, operation: AgentOperation, timeout: float) -> AgentOperation:
+    """The operation once it is final, or as it stands when `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        operation.refresh_from_db()
+        if operation.is_final or time.monotonic() >= deadline:
+            operation.agent.refresh_from_db()
+            return operation
+        time.sleep(0.05)
+
+
+def operation_detail(operation: AgentOperation) -> str:
+    """In words, how far the operation got."""
+    agent = operation.agent
+    what = f"{operation.kind} of {agent.target}"
+    if operation.status == OperationStatus.SUCCEEDED:
+        return f"{what} done"
+    if operation.status == OperationStatus.PENDING:
+        return f"{what} not finished: queued, no worker for host {agent.host} has taken it yet"
+    if operation.status == OperationStatus.RUNNING:
+        return f"{what} not finished: still running on host {agent.host}"
+    return f"{what} {operation.status}: {operation.error}"

@@ -1,0 +1,255 @@
+"""Agent lifecycle: spawn, restart, kill.
+
+Interfaces (API, admin, CLI) call the `agent_*` functions, which write rows and ask the
+agent's host worker to act. The worker calls `operation_run`, the only code here that
+touches tmux, through the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.gateway import CreatedWindow, Gateway, TmuxError, WindowSpec, local_gateway, shell_command
+from agents.models import (
+    Agent,
+    AgentOperation,
+    AgentState,
+    OperationKind,
+    OperationStatus,
+)
+from agents.profiles import Profile, all_profiles, get_profile
+from agents.roles import all_agent_types, get_agent_type
+from agents.validation import check_briefing, check_name, check_project_path
+from orchestrator.errors import Busy, Conflict, InvalidInput
+
+log = logging.getLogger(__name__)
+STALE_RUNNING = timedelta(minutes=5)  # a claim this old belonged to a worker that died
+
+
+def _local_host() -> str:
+    return settings.TMUX_ORC.agent_host
+
+
+def _default_name(session_name: str, profile: Profile, agent_type: str) -> str:
+    base = f"{profile.display_name}-{agent_type}"[:60]
+    taken = set(
+        Agent.objects.filter(session_name=session_name, name__startswith=base)
+        .exclude(state=AgentState.STOPPED)
+        .values_list("name", flat=True)
+    )
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
+
+
+def _check_spawn_capacity(host: str) -> None:
+    recent = timezone.now() - timedelta(seconds=settings.TMUX_ORC.operation_expiry)
+    in_progress = AgentOperation.objects.filter(
+        kind=OperationKind.SPAWN,
+        status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+        agent__host=host,
+        created_at__gte=recent,
+    ).count()
+    limit = settings.TMUX_ORC.max_concurrent_spawns
+    if in_progress >= limit:
+        raise Busy(f"{in_progress} spawns are already in progress on host {host} (limit {limit}); try again shortly")
+
+
+def agent_spawn(
+    *,
+    session_name: str,
+    agent_type: str,
+    project_path: str,
+    briefing: str = "",
+    profile: str | None = None,
+    name: str | None = None,
+    requested_by: str = "",
+) -> AgentOperation:
+    """Record a new agent and ask its host's worker to start it in a tmux window.
+
+    Everything is checked before anything is written; the window is created by the
+    worker after this transaction commits.
+    """
+    check_name("session_name", session_name)
+    if get_agent_type(agent_type) is None:
+        known = ", ".join(sorted(all_agent_types()))
+        raise InvalidInput(f"agent_type: unknown type {agent_type!r}; known types: {known}")
+    profile_name = profile or settings.TMUX_ORC.default_profile
+    chosen = get_profile(profile_name)
+    if chosen is None:
+        raise InvalidInput(f"profile: unknown profile {profile_name!r}; known: {', '.join(sorted(all_profiles()))}")
+    path = check_project_path(project_path)
+    check_briefing(briefing)
+    host = _local_host()
+    with transaction.atomic():
+        _check_spawn_capacity(host)
+        window = check_name("name", name) if name else _default_name(session_name, chosen, agent_type)
+        try:
+            with transaction.atomic():
+                agent = Agent.objects.create(
+                    name=window, session_name=session_name, agent_type=agent_type, profile=chosen.name,
+                    project_path=path, briefing=briefing or get_agent_type(agent_type).briefing, host=host,
+                    state_reason="waiting for the worker to create the window",
+                )
+        except IntegrityError:
+            raise Conflict(f"target {session_name}:{window} is already used by a live agent") from None
+        return _request(agent, OperationKind.SPAWN, requested_by)
+
+
+def agent_restart(*, agent: Agent, requested_by: str = "") -> AgentOperation:
+    """Ask the worker to start the agent's program again in the same window."""
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} was killed; spawn a new agent instead of restarting it")
+    with transaction.atomic():
+        return _request(agent, OperationKind.RESTART, requested_by)
+
+
+def agent_kill(*, agent: Agent, requested_by: str = "") -> AgentOperation:
+    """Ask the worker to remove the agent's window; the agent ends `stopped`."""
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} is already stopped")
+    with transaction.atomic():
+        AgentOperation.objects.filter(agent=agent, status=OperationStatus.PENDING).update(
+            status=OperationStatus.CANCELLED, finished_at=timezone.now(), error="cancelled by a kill"
+        )
+        return _request(agent, OperationKind.KILL, requested_by)
+
+
+def _request(agent: Agent, kind: str, requested_by: str) -> AgentOperation:
+    operation = AgentOperation.objects.create(agent=agent, kind=kind, requested_by=requested_by)
+    transaction.on_commit(lambda: _enqueue(operation))
+    return operation
+
+
+def _enqueue(operation: AgentOperation) -> None:
+    from agents import jobs  # jobs imports this module
+
+    jobs.run_agent_operation.apply_async(
+        args=[operation.pk],
+        queue=jobs.host_queue(operation.agent.host),
+        expires=settings.TMUX_ORC.operation_expiry,
+    )
+
+
+# --- on the agent's host, in the worker ------------------------------------------------------
+
+
+def operation_run(*, operation_id: int, gateway: Gateway | None = None) -> None:
+    """Carry out one requested operation; its row records the outcome.
+
+    The claim is a conditional update, so a duplicate delivery does nothing; a claim left
+    by a worker that died is taken over, and the operations look at tmux before acting,
+    so nothing is done twice.
+    """
+    operation = AgentOperation.objects.select_related("agent").filter(pk=operation_id).first()
+    if operation is None or not _claim(operation):
+        return
+    agent = operation.agent
+    try:
+        if agent.host != _local_host():
+            raise InvalidInput(f"this worker runs host {_local_host()}, not {agent.host}")
+        RUNNERS[operation.kind](agent, gateway or local_gateway())
+    except (TmuxError, InvalidInput) as error:
+        _finish(operation, OperationStatus.FAILED, str(error))
+        if operation.kind != OperationKind.KILL:
+            agent.set_state(AgentState.CRASHED, f"{operation.kind} failed: {error}")
+    except Exception as error:
+        log.exception("%s of %s failed", operation.kind, agent)
+        _finish(operation, OperationStatus.FAILED, f"unexpected error: {error}")
+        raise
+    else:
+        _finish(operation, OperationStatus.SUCCEEDED)
+
+
+def _claim(operation: AgentOperation) -> bool:
+    now = timezone.now()
+    age = (now - operation.created_at).total_seconds()
+    pending = AgentOperation.objects.filter(pk=operation.pk, status=OperationStatus.PENDING)
+    if age > settings.TMUX_ORC.operation_expiry:
+        reason = f"expired: no worker for host {operation.agent.host} took it within {age:.0f} s"
+        if pending.update(status=OperationStatus.FAILED, error=reason, finished_at=now) and (
+            operation.kind == OperationKind.SPAWN
+        ):
+            operation.agent.set_state(AgentState.CRASHED, reason)
+        return False
+    stale = AgentOperation.objects.filter(
+        pk=operation.pk, status=OperationStatus.RUNNING, started_at__lt=now - STALE_RUNNING
+    )
+    return bool(pending.update(status=OperationStatus.RUNNING, started_at=now)) or bool(
+        stale.update(started_at=now)
+    )
+
+
+def _finish(operation: AgentOperation, status: str, error: str = "") -> None:
+    AgentOperation.objects.filter(pk=operation.pk, status=OperationStatus.RUNNING).update(
+        status=status, error=error[:1000], finished_at=timezone.now()
+    )
+
+
+def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
+    profile = get_profile(agent.profile)
+    if profile is None:
+        raise InvalidInput(f"profile {agent.profile!r} is no longer configured")
+    if not (shutil.which(profile.program) if not os.path.isabs(profile.program) else os.access(profile.program, os.X_OK)):
+        raise InvalidInput(f"{profile.program!r} (profile {profile.name}) is not installed on host {agent.host}")
+    if not os.path.isdir(agent.project_path):
+        raise InvalidInput(f"project_path {agent.project_path!r} does not exist on host {agent.host}")
+    env = {"TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target}
+    spec = WindowSpec(agent.session_name, agent.name, shell_command(profile.argv), agent.project_path, env)
+    return spec, profile
+
+
+def _find_window(gateway: Gateway, agent: Agent):
+    """The agent's pane if tmux still has it: by id, or by name after a lost claim."""
+    for pane in gateway.list_panes():
+        if pane.pane_id == agent.tmux_pane_id or (
+            not agent.tmux_pane_id and (pane.session_name, pane.window_name) == (agent.session_name, agent.name)
+        ):
+            return pane
+    return None
+
+
+def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None:
+    now = timezone.now()
+    agent.set_state(
+        AgentState.STARTING, reason,
+        tmux_session_id=window.session_id, tmux_window_id=window.window_id, tmux_pane_id=window.pane_id,
+        pane_pid=window.pid, started_at=now, last_activity_at=now, stopped_at=None, **fields,
+    )
+
+
+def _spawn(agent: Agent, gateway: Gateway) -> None:
+    spec, _ = _window_spec(agent)
+    pane = _find_window(gateway, agent)
+    if pane is not None:  # created by an earlier attempt whose worker died
+        window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pane.pid or 0)
+    else:
+        window = gateway.create_window(spec)
+    _started(agent, window, "program started")
+
+
+def _restart(agent: Agent, gateway: Gateway) -> None:
+    spec, _ = _window_spec(agent)
+    pane = _find_window(gateway, agent) if agent.tmux_pane_id else None
+    if pane is not None:
+        pid = gateway.respawn(pane.pane_id, command=spec.command, cwd=spec.cwd, env=spec.env)
+        window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pid)
+    else:
+        window = gateway.create_window(spec)
+    _started(agent, window, "restarted", restart_count=agent.restart_count + 1)
+
+
+def _kill(agent: Agent, gateway: Gateway) -> None:
+    if agent.tmux_window_id:
+        gateway.kill_window(agent.tmux_window_id)
+    agent.set_state(AgentState.STOPPED, "killed", stopped_at=timezone.now())
+
+
+RUNNERS = {OperationKind.SPAWN: _spawn, OperationKind.RESTART: _restart, OperationKind.KILL: _kill}

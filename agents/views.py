@@ -1,0 +1,94 @@
+"""The agents API: validate, call one service or selector, render."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from agents import selectors, services
+from agents.models import AgentOperation, OperationStatus
+from agents.roles import wait_timeout
+from agents.serializers import (
+    AgentSerializer,
+    AgentStatusSerializer,
+    ListQuerySerializer,
+    OperationResultSerializer,
+    SpawnSerializer,
+    StatusQuerySerializer,
+    TargetSerializer,
+)
+from orchestrator.api import ErrorBody
+from orchestrator.serializers import validated
+
+OPERATION_RESPONSES = {
+    200: OperationResultSerializer,
+    202: OpenApiResponse(OperationResultSerializer, description="Not finished within the wait; still queued or running."),
+    409: OpenApiResponse(description="The agent's state does not allow it (e.g. already stopped)."),
+    422: OpenApiResponse(description="The worker tried and failed; `error_message` says why."),
+}
+
+
+CODES = {
+    OperationStatus.SUCCEEDED: status.HTTP_200_OK,
+    OperationStatus.FAILED: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    OperationStatus.CANCELLED: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    OperationStatus.PENDING: status.HTTP_202_ACCEPTED,
+    OperationStatus.RUNNING: status.HTTP_202_ACCEPTED,
+}
+
+
+def operation_response(operation: AgentOperation, *, success_status: int = status.HTTP_200_OK) -> Response:
+    """Wait (bounded) for the worker, then say truthfully how far the operation got."""
+    operation = selectors.operation_wait(operation=operation, timeout=wait_timeout(operation.agent.agent_type))
+    code, detail = CODES[operation.status], selectors.operation_detail(operation)
+    agent = operation.agent
+    agent.last_operation = operation
+    agent.detail = detail
+    data = OperationResultSerializer(agent).data
+    if code == status.HTTP_422_UNPROCESSABLE_ENTITY:
+        return Response(ErrorBody(error_message=detail, data=data), status=code)
+    return Response(data, status=success_status if code == status.HTTP_200_OK else code)
+
+
+class AgentViewSet(viewsets.ViewSet):
+    @extend_schema(request=SpawnSerializer, responses={**OPERATION_RESPONSES, 201: OperationResultSerializer})
+    @action(detail=False, methods=["post"])
+    def spawn(self, request):
+        """Start an agent program in a new tmux window of `session_name`."""
+        data = validated(SpawnSerializer, request.data)
+        operation = services.agent_spawn(
+            session_name=data["session_name"], agent_type=data["agent_type"], project_path=data["project_path"],
+            briefing=data["briefing_message"], profile=data.get("profile"), name=data.get("name"),
+            requested_by=str(request.user),
+        )
+        return operation_response(operation, success_status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[StatusQuerySerializer], responses=AgentStatusSerializer)
+    @action(detail=False, methods=["get"])
+    def status(self, request):
+        """An agent's state, uptime and health."""
+        query = validated(StatusQuerySerializer, request.query_params)
+        agent = selectors.agent_get(target=query["target"])
+        return Response(selectors.agent_status(agent=agent, include_activity=query["include_activity"]))
+
+    @extend_schema(parameters=[ListQuerySerializer], responses=AgentSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="list")
+    def list_agents(self, request):
+        """Live agents (and stopped ones with `include_stopped=true`)."""
+        query = validated(ListQuerySerializer, request.query_params)
+        agents = selectors.agent_list(include_stopped=query["include_stopped"], session_name=query.get("session_name"))
+        return Response(AgentSerializer(agents, many=True).data)
+
+    @extend_schema(request=TargetSerializer, responses=OPERATION_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def restart(self, request):
+        """Start the agent's program again in the same window."""
+        agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
+        return operation_response(services.agent_restart(agent=agent, requested_by=str(request.user)))
+
+    @extend_schema(request=TargetSerializer, responses=OPERATION_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def kill(self, request):
+        """Remove the agent's window; the agent ends `stopped`."""
+        agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
+        return operation_response(services.agent_kill(agent=agent, requested_by=str(request.user)))

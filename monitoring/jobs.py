@@ -1,0 +1,20 @@
+"""Periodic jobs: beat fans the health sweep out to each host's own worker."""
+
+from celery import shared_task
+from django.conf import settings
+
+from agents.selectors import hosts_with_live_agents
+from monitoring import services
+from orchestrator.celery import host_queue
+
+
+@shared_task(name="monitoring.sweep_hosts", time_limit=30)
+def sweep_hosts() -> None:
+    interval = settings.TMUX_ORC.health_check_interval
+    for host in hosts_with_live_agents():
+        sweep_host.apply_async(args=[host], queue=host_queue(host), expires=interval)
+
+
+@shared_task(name="monitoring.sweep_host", soft_time_limit=30, time_limit=40)
+def sweep_host(host: str) -> None:
+    services.host_sweep(host=host)

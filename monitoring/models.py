@@ -1,0 +1,1 @@
+"""Health sweep and monitoring endpoints."""

@@ -1,0 +1,64 @@
+"""The health sweep: what tmux says about each agent, written back to its row."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone as dt_timezone
+
+from django.utils import timezone
+
+from agents.gateway import Gateway, PaneInfo, local_gateway
+from agents.models import Agent, AgentState, LIVE_STATES
+from agents.profiles import all_profiles
+from agents.screens import classify_screen
+
+SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
+RECENT_OUTPUT_SECONDS = 3.0
+
+
+def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
+    """Look at every live agent of `host` in two tmux round trips; return how many changed."""
+    agents = list(Agent.objects.filter(host=host, state__in=LIVE_STATES).exclude(tmux_pane_id=""))
+    if not agents:
+        return 0
+    gateway = gateway or local_gateway()
+    panes = {pane.pane_id: pane for pane in gateway.list_panes()}
+    gone_reason = "the window is gone" if panes else "the tmux server is not running"
+    profiles = all_profiles()
+    changed, alive = 0, []
+    for agent in agents:
+        pane = panes.get(agent.tmux_pane_id)
+        crash = _crash_reason(agent, pane, profiles, gone_reason)
+        if crash:
+            changed += _move(agent, AgentState.CRASHED, crash)
+        else:
+            alive.append((agent, pane))
+    screens = gateway.capture_panes([agent.tmux_pane_id for agent, _ in alive])
+    for agent, pane in alive:
+        activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
+        profile = profiles.get(agent.profile)
+        state = classify_screen(screens.get(agent.tmux_pane_id, ""), profile) if profile else None
+        if state is None:
+            recent = (timezone.now() - activity).total_seconds() < RECENT_OUTPUT_SECONDS
+            state = AgentState.WORKING if recent else AgentState.IDLE
+        fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
+        changed += _move(agent, state, "seen on screen", **fields)
+    return changed
+
+
+def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reason: str) -> str:
+    if pane is None:
+        return gone_reason
+    if pane.dead:
+        return f"the program exited with status {pane.dead_status}"
+    profile = profiles.get(agent.profile)
+    if profile and profile.program not in SHELLS and pane.current_command in SHELLS:
+        return "the agent program exited back to a shell"
+    return ""
+
+
+def _move(agent: Agent, state: str, reason: str, **fields) -> int:
+    if agent.state == state and not fields:
+        return 0
+    moved = int(agent.state != state)
+    agent.set_state(state, reason if moved else agent.state_reason, **fields)
+    return moved

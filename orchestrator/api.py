@@ -1,0 +1,82 @@
+"""API conventions: every response is the envelope `{success, data, error_message, timestamp}`.
+
+Views return plain data; the renderer wraps it. Errors of every kind pass through
+`exception_handler`, the one place that decides their message and status code.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import JsonResponse
+from django.utils import timezone
+from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from orchestrator.errors import OrchestratorError
+
+log = logging.getLogger(__name__)
+
+
+def envelope(data=None, error_message: str | None = None) -> dict:
+    return {
+        "success": error_message is None,
+        "data": data,
+        "error_message": error_message,
+        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+    }
+
+
+class ErrorBody(dict):
+    """Marks a response body as an error already reduced to its message."""
+
+
+class EnvelopeRenderer(JSONRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if isinstance(data, ErrorBody):
+            data = envelope(data.get("data"), data["error_message"])
+        elif response is not None and response.status_code >= 400:
+            data = envelope(None, _message(data))
+        elif not (isinstance(data, dict) and set(data) == {"success", "data", "error_message", "timestamp"}):
+            data = envelope(data)
+        return super().render(data, accepted_media_type, renderer_context)
+
+
+def _message(detail) -> str:
+    """Flatten DRF's error detail into one sentence that names each field."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = _message(value)
+            parts.append(text if field in ("detail", "non_field_errors") else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(_message(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, OrchestratorError):
+        return Response(ErrorBody(error_message=exc.message), status=exc.status_code)
+    if isinstance(exc, exceptions.ParseError):
+        return Response(ErrorBody(error_message=f"the body is not valid JSON: {exc.detail}"), status=400)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        log.exception("unhandled error in %s", context.get("view"))
+        return Response(
+            ErrorBody(error_message="internal error; the server log has the details"),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    response.data = ErrorBody(error_message=_message(response.data))
+    return response
+
+
+def not_found(request, exception=None):
+    return JsonResponse(envelope(None, f"no such endpoint: {request.path}"), status=404)
+
+
+def server_error(request):
+    return JsonResponse(envelope(None, "internal error; the server log has the details"), status=500)

@@ -1,0 +1,63 @@
+"""`tmux-orc`: the project's management commands under one name.
+
+`tmux-orc agent list` is `python manage.py agent list`. A configuration error is printed
+as one line naming the setting, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """usage: tmux-orc [--verbose] [--version] COMMAND ...
+
+Commands:
+  agent spawn|list|status|restart|kill   manage agents (tmux-orc agent --help)
+  status                                 system health and agents by state
+  server start [--host] [--port] [--workers] [--reload]
+                                         run the web server, worker and beat
+  token create|list|revoke               API tokens
+  createsuperuser                        a login for the admin
+  help                                   every management command
+
+Add --json to agent and status commands for output meant for scripts.
+"""
+
+
+def run_management(argv: list[str]) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+    from orchestrator.config import ConfigError
+
+    try:
+        import django
+
+        django.setup()
+    except ConfigError as error:
+        print(f"tmux-orc: configuration error: {error}", file=sys.stderr)
+        return 2
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(argv)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--verbose" in args:
+        args.remove("--verbose")
+        os.environ["TMUX_ORC_LOG_LEVEL"] = "DEBUG"
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if args[0] == "--version":
+        from orchestrator import __version__
+
+        print(f"tmux-orc {__version__}")
+        return 0
+    if args[0] == "help" and len(args) == 1:
+        args = ["help", "--commands"]
+    return run_management(["tmux-orc", *args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

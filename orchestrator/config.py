@@ -1,0 +1,224 @@
+"""Settings of TMUX Orchestrator: the environment over ``config/orchestrator.toml`` over defaults.
+
+This is the one place that reads them. A bad value raises ``ConfigError`` naming the
+environment variable and the TOML key, so the service refuses to start instead of running
+with a setting the user did not mean.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class ConfigError(Exception):
+    """A setting has a value the service cannot run with."""
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _optional_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value.strip()
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a whole number") from None
+        if isinstance(value, float) or isinstance(value, bool) or not low <= number <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return number
+
+    return parse
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number of seconds") from None
+    if isinstance(value, bool) or not 0 < number <= 86400:
+        raise ValueError("must be a number of seconds above 0 and at most 86400")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    raise ValueError("must be true or false")
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
+        return value.strip().lower()
+
+    return parse
+
+
+def _word_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of strings (or comma-separated in the environment)")
+    return [v.strip() for v in value if v.strip()]
+
+
+def _socket_name(value: Any) -> str:
+    name = _text(value)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise ValueError("must be 1-64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    path: tuple[str, str]
+    parse: Callable[[Any], Any]
+    default: Any
+
+
+SETTINGS: dict[str, Setting] = {
+    "host": Setting("TMUX_ORC_HOST", ("server", "host"), _text, "127.0.0.1"),
+    "port": Setting("TMUX_ORC_PORT", ("server", "port"), _integer(1, 65535), 8000),
+    "workers": Setting("TMUX_ORC_WORKERS", ("server", "workers"), _integer(1, 64), 2),
+    "environment": Setting(
+        "TMUX_ORC_ENV", ("server", "environment"), _choice("production", "development"), "production"
+    ),
+    "debug": Setting("TMUX_ORC_DEBUG", ("server", "debug"), _boolean, False),
+    "allowed_hosts": Setting("TMUX_ORC_ALLOWED_HOSTS", ("server", "allowed_hosts"), _word_list, ["*"]),
+    "secret_key": Setting("TMUX_ORC_SECRET_KEY", ("server", "secret_key"), _optional_text, ""),
+    "data_dir": Setting("TMUX_ORC_DATA_DIR", ("server", "data_dir"), _text, str(BASE_DIR / "var")),
+    "log_level": Setting(
+        "TMUX_ORC_LOG_LEVEL", ("logging", "level"), lambda v: _choice("debug", "info", "warning", "error")(v).upper(), "INFO"
+    ),
+    "log_format": Setting("TMUX_ORC_LOG_FORMAT", ("logging", "format"), _choice("text", "json"), "text"),
+    "database_url": Setting("DATABASE_URL", ("database", "url"), _optional_text, ""),
+    "redis_url": Setting("REDIS_URL", ("broker", "url"), _optional_text, ""),
+    "worker_concurrency": Setting("TMUX_ORC_WORKER_CONCURRENCY", ("worker", "concurrency"), _integer(1, 64), 4),
+    "agent_host": Setting("TMUX_ORC_AGENT_HOST", ("worker", "host_name"), _socket_name, socket.gethostname()),
+    "tmux_socket": Setting("TMUX_ORC_TMUX_SOCKET", ("tmux", "socket_name"), _socket_name, "tmux-orc"),
+    "metrics_enabled": Setting("TMUX_ORC_METRICS_ENABLED", ("monitoring", "enabled"), _boolean, True),
+    "health_check_interval": Setting(
+        "TMUX_ORC_HEALTH_CHECK_INTERVAL", ("monitoring", "health_check_interval"), _seconds, 5.0
+    ),
+    "metrics_retention_hours": Setting(
+        "TMUX_ORC_METRICS_RETENTION_HOURS", ("monitoring", "metrics_retention_hours"), _integer(1, 8760), 24
+    ),
+    "default_timeout": Setting("TMUX_ORC_DEFAULT_TIMEOUT", ("agents", "default_timeout"), _seconds, 30.0),
+    "max_concurrent_spawns": Setting(
+        "TMUX_ORC_MAX_CONCURRENT_SPAWNS", ("agents", "max_concurrent_spawns"), _integer(1, 1000), 10
+    ),
+    "recovery_enabled": Setting("TMUX_ORC_RECOVERY_ENABLED", ("agents", "recovery_enabled"), _boolean, True),
+    "default_profile": Setting("TMUX_ORC_DEFAULT_PROFILE", ("agents", "default_profile"), _text, "claude"),
+    "operation_expiry": Setting(
+        "TMUX_ORC_OPERATION_EXPIRY", ("agents", "operation_expiry"), _seconds, 600.0
+    ),
+}
+# Tables that only the TOML file can hold, validated by the code that uses them.
+TABLES = {("agents", "custom_types"), ("agents", "profiles")}
+
+
+def _label(setting: Setting) -> str:
+    section, key = setting.path
+    return f"{setting.env} ([{section}] {key})"
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(f"TMUX_ORC_CONFIG: cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def _check_known_keys(document: dict, path: Path) -> None:
+    known = {s.path for s in SETTINGS.values()} | TABLES
+    sections = {section for section, _ in known}
+    for section, table in document.items():
+        if section not in sections or not isinstance(table, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        for key in table:
+            if (section, key) not in known:
+                raise ConfigError(f"{path}: unknown setting '{key}' in [{section}]")
+
+
+def _custom_types(document: dict, path: Path) -> dict[str, dict]:
+    types = document.get("agents", {}).get("custom_types", {})
+    if not isinstance(types, dict):
+        raise ConfigError(f"{path}: [agents.custom_types] must be a table of tables")
+    parsed = {}
+    for name, spec in types.items():
+        where = f"{path}: [agents.custom_types.{name}]"
+        if not NAME_RE.match(name):
+            raise ConfigError(f"{where}: the name must be lower-case letters, digits and '_'")
+        if not isinstance(spec, dict) or set(spec) - {"briefing", "required_tools", "default_timeout"}:
+            raise ConfigError(f"{where}: allowed keys are briefing, required_tools, default_timeout")
+        try:
+            parsed[name] = {
+                "briefing": _optional_text(spec.get("briefing", "")),
+                "required_tools": _word_list(spec.get("required_tools", [])),
+                "default_timeout": _seconds(spec["default_timeout"]) if "default_timeout" in spec else None,
+            }
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return parsed
+
+
+def _profiles(document: dict, path: Path) -> dict[str, dict]:
+    profiles = document.get("agents", {}).get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: [agents.profiles] must be a table of tables")
+    for name, spec in profiles.items():
+        if not NAME_RE.match(name) or not isinstance(spec, dict):
+            raise ConfigError(f"{path}: [agents.profiles.{name}] must be a table with a lower-case name")
+    return profiles
+
+
+def load(environ: dict[str, str] | None = None) -> SimpleNamespace:
+    """Read every setting; raise ConfigError naming the first bad one."""
+    environ = os.environ if environ is None else environ
+    config_path = Path(environ.get("TMUX_ORC_CONFIG") or BASE_DIR / "config" / "orchestrator.toml")
+    document: dict = {}
+    if "TMUX_ORC_CONFIG" in environ or config_path.exists():
+        document = _read_toml(config_path)
+        _check_known_keys(document, config_path)
+    values: dict[str, Any] = {"config_path": str(config_path)}
+    for name, setting in SETTINGS.items():
+        section, key = setting.path
+        raw = environ.get(setting.env)
+        if raw is None or raw == "":
+            raw = document.get(section, {}).get(key, setting.default)
+        try:
+            values[name] = setting.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{_label(setting)} {error} (got {raw!r})") from None
+    values["custom_types"] = _custom_types(document, config_path)
+    values["profiles"] = _profiles(document, config_path)
+    return SimpleNamespace(**values)

@@ -1,0 +1,20 @@
+"""What every tmux-orc command shares: --json, and domain errors as one clear line."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from orchestrator.errors import OrchestratorError
+from orchestrator.output import to_json
+
+
+class OrchestratorCommand(BaseCommand):
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except OrchestratorError as error:
+            raise CommandError(error.message) from None
+
+    def emit(self, options, data, text: str) -> None:
+        self.stdout.write(to_json(data) if options.get("json") else text)

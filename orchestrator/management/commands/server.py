@@ -1,0 +1,162 @@
+"""tmux-orc server start: the web server, the Celery worker for this host, and Celery beat."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from orchestrator.celery import host_queue
+from orchestrator.management.base import OrchestratorCommand
+from orchestrator.models import ApiToken, token_digest
+from orchestrator.services import token_create
+
+TMUX_MISSING = """tmux is not installed, and agents run in tmux. Install it, then start again:
+  Debian/Ubuntu:  sudo apt-get install tmux
+  Fedora:         sudo dnf install tmux
+  macOS:          brew install tmux"""
+PROCESSES = ("web", "worker", "beat")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def startup_token() -> str:
+    """The token printed at start: made on first start, kept (mode 600) in the data directory."""
+    path = settings.DATA_DIR / "api_token"
+    if path.exists():
+        raw = path.read_text().strip()
+        if ApiToken.objects.filter(digest=token_digest(raw), revoked_at=None).exists():
+            return raw
+    name = "local" if not ApiToken.objects.filter(name="local").exists() else f"local-{int(time.time())}"
+    _, raw = token_create(name=name)
+    path.touch(mode=0o600)
+    path.write_text(raw + "\n")
+    return raw
+
+
+class Command(OrchestratorCommand):
+    help = "Run the service: web server, Celery worker and Celery beat, until Ctrl-C."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        start = actions.add_parser("start", help="start the service in the foreground")
+        orc = settings.TMUX_ORC
+        start.add_argument("--host", default=orc.host, help=f"address to listen on (default {orc.host})")
+        start.add_argument("--port", type=int, default=orc.port, help=f"port (default {orc.port})")
+        start.add_argument("--workers", type=int, default=orc.workers, help="web server processes")
+        start.add_argument("--reload", action="store_true", help="restart the web server when code changes")
+        start.add_argument("--debug", action="store_true", help="debug mode and logging")
+        start.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+        start.add_argument(
+            "--only", choices=PROCESSES, action="append",
+            help="run only this part (repeatable); e.g. --only worker on a host that just runs agents",
+        )
+
+    def handle(self, *args, **options):
+        if shutil.which("tmux") is None:
+            raise CommandError(TMUX_MISSING)
+        if not 1 <= options["port"] <= 65535 or not 1 <= options["workers"] <= 64:
+            raise CommandError("--port must be 1-65535 and --workers 1-64")
+        env = dict(os.environ)
+        if options["debug"]:
+            env["TMUX_ORC_DEBUG"] = "true"
+            env["TMUX_ORC_LOG_LEVEL"] = "DEBUG"
+        if options["log_level"]:
+            env["TMUX_ORC_LOG_LEVEL"] = options["log_level"]
+        call_command("migrate", interactive=False, verbosity=0)
+        token = startup_token()
+        parts = options["only"] or list(PROCESSES)
+        children = {name: subprocess.Popen(self._command(name, options), env=env) for name in parts}
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            if "web" in children:
+                self._wait_for_web(options, children["web"])
+            self._banner(options, token, parts)
+            self._supervise(children)
+        except KeyboardInterrupt:
+            self.stdout.write("stopping...")
+        finally:
+            self._stop(children)
+
+    def _command(self, name: str, options) -> list[str]:
+        orc = settings.TMUX_ORC
+        level = (options["log_level"] or ("DEBUG" if options["debug"] else orc.log_level)).lower()
+        if name == "web":
+            command = [
+                sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application",
+                "--bind", f"{options['host']}:{options['port']}", "--workers", str(options["workers"]),
+                "--timeout", str(int(orc.default_timeout) + 30), "--log-level", level, "--access-logfile", "-",
+            ]
+            return command + (["--reload"] if options["reload"] else [])
+        if name == "worker":
+            return [
+                sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
+                "--queues", f"orchestrator,{host_queue(orc.agent_host)}", "--hostname", f"orc@{orc.agent_host}",
+                "--concurrency", str(orc.worker_concurrency), "--loglevel", level,
+            ]
+        return [
+            sys.executable, "-m", "celery", "-A", "orchestrator", "beat",
+            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", level,
+        ]
+
+    def _wait_for_web(self, options, web: subprocess.Popen) -> None:
+        host = "127.0.0.1" if options["host"] in ("0.0.0.0", "::") else options["host"]
+        url = f"http://{host}:{options['port']}/monitor/health"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if web.poll() is not None:
+                raise CommandError(f"the web server exited (status {web.returncode}); is port {options['port']} free?")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return  # it answered, even if a check is failing
+            except OSError:
+                time.sleep(0.2)
+        raise CommandError(f"the web server did not answer at {url} within 60 s")
+
+    def _banner(self, options, token: str, parts: list[str]) -> None:
+        orc = settings.TMUX_ORC
+        base = f"http://{options['host']}:{options['port']}"
+        lines = ["", "TMUX Orchestrator is running (" + ", ".join(parts) + ")."]
+        if "web" in parts:
+            lines += [
+                f"  API:    {base}/   (send: Authorization: Bearer <token>)",
+                f"  Docs:   {base}/docs",
+                f"  Admin:  {base}/admin/   (make a login: tmux-orc createsuperuser)",
+                f"  Token:  {token}",
+            ]
+        if "worker" in parts:
+            lines.append(f"  Agents: tmux -L {orc.tmux_socket} attach   (host {orc.agent_host})")
+        lines += ["Press Ctrl-C to stop.", ""]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+    def _supervise(self, children: dict[str, subprocess.Popen]) -> None:
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    raise CommandError(f"the {name} process exited (status {child.returncode}); stopping")
+            time.sleep(0.5)
+
+    def _stop(self, children: dict[str, subprocess.Popen]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 15
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()

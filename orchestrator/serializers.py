@@ -1,0 +1,38 @@
+"""Serializer building blocks that hold input to exactly what the API documents."""
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: 42 or true is an error, not '42' or 'True'."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true/false in JSON; in a query string also 1/0, yes/no."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is an error rather than ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) or hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from agents.views import AgentViewSet
+from monitoring.views import HealthView
+from orchestrator.metrics import metrics_view
+
+router = SimpleRouter(trailing_slash=False)
+router.register("agents", AgentViewSet, basename="agents")
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("monitor/health", HealthView.as_view(), name="monitor-health"),
+    path("metrics", metrics_view, name="metrics"),
+    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
+    *router.urls,
+]
+
+handler404 = "orchestrator.api.not_found"
+handler500 = "orchestrator.api.server_error"

@@ -1,0 +1,1 @@
+"""Tasks given to agents; the models arrive with task tracking."""
