@@ -115,11 +115,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Celery ---------------------------------------------------------------------------
+_QUIET_LOGGERS: dict = {}
 if ORC.redis_url:
     CELERY_BROKER_URL = ORC.redis_url
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -129,6 +129,7 @@ else:
     for _sub in ("queue", "processed", "control"):
         (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    _QUIET_LOGGERS = {"kombu.connection": {"level": "ERROR"}}  # "no hostname supplied": none is needed
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
@@ -190,7 +191,7 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": ORC.log_format}},
     "root": {"handlers": ["console"], "level": ORC.log_level},
-    "loggers": {"libtmux": {"level": "WARNING"}},
+    "loggers": {"libtmux": {"level": "WARNING"}, **_QUIET_LOGGERS},
 }
 
 CELERY_BEAT_SCHEDULE = {

@@ -97,6 +97,7 @@ class Command(OrchestratorCommand):
                 sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application",
                 "--bind", f"{options['host']}:{options['port']}", "--workers", str(options["workers"]),
                 "--timeout", str(int(orc.default_timeout) + 30), "--log-level", level, "--access-logfile", "-",
+                "--no-control-socket",
             ]
             return command + (["--reload"] if options["reload"] else [])
         if name == "worker":

@@ -1,0 +1,97 @@
+"""Shared fixtures. Anything tmux-shaped runs on a private tmux server per test, never
+on the user's default server, and that server is killed when the test ends."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from agents.gateway import Gateway
+
+ROOT = Path(__file__).resolve().parent
+RECORDER = ROOT / "tests" / "programs" / "recorder.py"
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def tmux_socket(tmp_path_factory, monkeypatch):
+    """A private tmux server for this test: its own TMUX_TMPDIR and socket name.
+
+    The orchestrator's settings point at it, so services and workers started by the
+    test use it too. It is killed when the test ends.
+    """
+    tmpdir = tmp_path_factory.mktemp("tmux")
+    name = f"orc-test-{secrets.token_hex(4)}"
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmpdir))
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.setattr(settings.TMUX_ORC, "tmux_socket", name)
+    yield name
+    Gateway(socket_name=name).kill_server()
+
+
+@pytest.fixture
+def gateway(tmux_socket) -> Gateway:
+    return Gateway(socket_name=tmux_socket)
+
+
+@pytest.fixture
+def recorder_profile(monkeypatch):
+    """A profile whose program records every byte it receives, in raw mode, to a file
+    named by the RECORD_TO environment variable (default: ./received.bin)."""
+    profiles = dict(settings.TMUX_ORC.profiles)
+    profiles["recorder"] = {"command": f"{sys.executable} {RECORDER}", "display_name": "Recorder"}
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", profiles)
+    return "recorder"
+
+
+@pytest.fixture
+def eager_jobs(settings):
+    """Celery jobs run inline in the test process (the worker's code, without a worker)."""
+    from orchestrator.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
+def api_token(db) -> str:
+    from orchestrator.services import token_create
+
+    _, raw = token_create(name=f"test-{secrets.token_hex(3)}")
+    return raw
+
+
+@pytest.fixture
+def api(api_token):
+    """A DRF test client that sends the bearer token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+    return client
+
+
+@pytest.fixture
+def project_dir(tmp_path) -> str:
+    path = tmp_path / "project"
+    path.mkdir()
+    return str(path)
