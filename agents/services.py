@@ -209,9 +209,8 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
 def _find_window(gateway: Gateway, agent: Agent):
     """The agent's pane if tmux still has it: by id, or by name after a lost claim."""
     for pane in gateway.list_panes():
-        if pane.pane_id == agent.tmux_pane_id or (
-            not agent.tmux_pane_id and (pane.session_name, pane.window_name) == (agent.session_name, agent.name)
-        ):
+        in_its_window = (pane.session_name, pane.window_name) == (agent.session_name, agent.name)
+        if in_its_window and (pane.pane_id == agent.tmux_pane_id or not agent.tmux_pane_id):
             return pane
     return None
 

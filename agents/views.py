@@ -23,6 +23,7 @@ from orchestrator.serializers import validated
 OPERATION_RESPONSES = {
     200: OperationResultSerializer,
     202: OpenApiResponse(OperationResultSerializer, description="Not finished within the wait; still queued or running."),
+    404: OpenApiResponse(description="No agent at that target."),
     409: OpenApiResponse(description="The agent's state does not allow it (e.g. already stopped)."),
     422: OpenApiResponse(description="The worker tried and failed; `error_message` says why."),
 }
@@ -63,7 +64,10 @@ class AgentViewSet(viewsets.ViewSet):
         )
         return operation_response(operation, success_status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[StatusQuerySerializer], responses=AgentStatusSerializer)
+    @extend_schema(
+        parameters=[StatusQuerySerializer],
+        responses={200: AgentStatusSerializer, 404: OpenApiResponse(description="No agent at that target.")},
+    )
     @action(detail=False, methods=["get"])
     def status(self, request):
         """An agent's state, uptime and health."""

@@ -46,10 +46,12 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
 
 
 def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reason: str) -> str:
-    if pane is None:
+    # A restarted tmux server hands out pane ids from %0 again: the id must also be in
+    # the agent's own window to be the agent's pane.
+    if pane is None or (pane.session_name, pane.window_name) != (agent.session_name, agent.name):
         return gone_reason
-    if pane.dead:
-        return f"the program exited with status {pane.dead_status}"
+    if pane.dead:  # tmux may see the pane close a moment before it has the exit status
+        return "the program exited" + (f" with status {pane.dead_status}" if pane.dead_status is not None else "")
     profile = profiles.get(agent.profile)
     if profile and profile.program not in SHELLS and pane.current_command in SHELLS:
         return "the agent program exited back to a shell"

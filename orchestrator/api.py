@@ -61,6 +61,8 @@ def _message(detail) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, OrchestratorError):
         return Response(ErrorBody(error_message=exc.message), status=exc.status_code)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        exc.detail = "authentication required: send 'Authorization: Bearer <token>' (tmux-orc token create NAME)"
     if isinstance(exc, exceptions.ParseError):
         return Response(ErrorBody(error_message=f"the body is not valid JSON: {exc.detail}"), status=400)
     response = drf_exception_handler(exc, context)
@@ -80,3 +82,14 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return JsonResponse(envelope(None, "internal error; the server log has the details"), status=500)
+
+
+class EnvelopeErrorsMixin:
+    """For views with their own renderers (schema, docs pages): errors still use the envelope."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(getattr(response, "data", None), ErrorBody):
+            response.accepted_renderer = EnvelopeRenderer()
+            response.accepted_media_type = EnvelopeRenderer.media_type
+        return response

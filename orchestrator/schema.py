@@ -3,11 +3,8 @@ and every operation can answer with an error envelope."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-ERROR_RESPONSES = {
-    "400": "Invalid input; `error_message` names the field.",
-    "401": "Missing, invalid or revoked bearer token.",
-    "404": "No such agent or endpoint.",
-}
+BAD_INPUT = "Invalid input; `error_message` names the field."
+UNAUTHENTICATED = "Missing, invalid or revoked bearer token."
 
 
 def _envelope(data_schema: dict | None) -> dict:
@@ -39,15 +36,15 @@ def wrap_in_envelope(result, generator, request, public):
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for code, response in responses.items():
-                content = response.get("content", {}).get("application/json")
-                if content is not None and not code.startswith(("4", "5")):
+                if code.startswith(("4", "5")):
+                    response["content"] = error_ref["content"]
+                elif "application/json" in response.get("content", {}):
+                    content = response["content"]["application/json"]
                     content["schema"] = _envelope(content.get("schema"))
-                elif content is not None:
-                    content["schema"] = {"$ref": "#/components/schemas/ErrorEnvelope"}
-            for code, description in ERROR_RESPONSES.items():
-                if code == "401" and not operation.get("security", True):
-                    continue
-                responses.setdefault(code, {"description": description, **error_ref})
+            if operation.get("requestBody") or operation.get("parameters"):
+                responses.setdefault("400", {"description": BAD_INPUT, **error_ref})
+            if operation.get("security"):
+                responses.setdefault("401", {"description": UNAUTHENTICATED, **error_ref})
     return result
 
 

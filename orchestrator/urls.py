@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from agents.views import AgentViewSet
 from monitoring.views import HealthView
+from orchestrator.docs import RedocView, SchemaView, SwaggerView
 from orchestrator.metrics import metrics_view
 
 router = SimpleRouter(trailing_slash=False)
@@ -14,9 +14,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("monitor/health", HealthView.as_view(), name="monitor-health"),
     path("metrics", metrics_view, name="metrics"),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
+    path("openapi.json", SchemaView.as_view(), name="openapi"),
+    path("docs", SwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("redoc", RedocView.as_view(url_name="openapi"), name="redoc"),
     *router.urls,
 ]
 

@@ -1,0 +1,74 @@
+"""Authentication, the envelope on every response, and the OpenAPI schema."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from orchestrator.models import ApiToken
+
+pytestmark = pytest.mark.django_db
+ENVELOPE = {"success", "data", "error_message", "timestamp"}
+PROTECTED = [
+    ("post", "/agents/spawn"), ("get", "/agents/status"), ("get", "/agents/list"),
+    ("post", "/agents/restart"), ("post", "/agents/kill"), ("get", "/openapi.json"),
+    ("get", "/docs"), ("get", "/redoc"), ("get", "/metrics"),
+]
+
+
+@pytest.mark.parametrize("method, path", PROTECTED)
+def test_every_endpoint_needs_a_token(method, path):
+    response = getattr(APIClient(), method)(path)
+    assert response.status_code == 401
+    assert response.json()["success"] is False and set(response.json()) == ENVELOPE
+    assert "Bearer" in response["WWW-Authenticate"]
+
+
+def test_health_is_open_to_all():
+    response = APIClient().get("/monitor/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == ENVELOPE and body["data"]["checks"]["database"] == "ok"
+
+
+def test_a_revoked_or_wrong_token_is_refused(api_token):
+    from orchestrator.services import token_revoke
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer tmo_wrong")
+    assert client.get("/agents/list").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+    assert client.get("/agents/list").status_code == 200
+    token_revoke(name=ApiToken.objects.get().name)
+    assert client.get("/agents/list").json()["error_message"] == "invalid or revoked token"
+
+
+def test_tokens_are_stored_only_as_digests(api_token):
+    token = ApiToken.objects.get()
+    stored = [str(getattr(token, f.attname)) for f in ApiToken._meta.fields]
+    assert api_token not in stored and token.digest != api_token
+
+
+def test_unknown_paths_and_methods_answer_in_the_envelope(api):
+    missing = api.get("/agents/nothing-here")
+    assert missing.status_code == 404 and set(missing.json()) == ENVELOPE
+    wrong_method = api.get("/agents/spawn")
+    assert wrong_method.status_code == 405 and wrong_method.json()["success"] is False
+
+
+def test_schema_documents_the_envelope_and_errors(api):
+    response = api.get("/openapi.json", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    spawn = schema["paths"]["/agents/spawn"]["post"]
+    created = spawn["responses"]["201"]["content"]["application/json"]["schema"]
+    assert set(created["properties"]) == ENVELOPE
+    assert {"400", "401", "422"} <= set(spawn["responses"])
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    health = schema["paths"]["/monitor/health"]["get"]
+    assert "401" not in health["responses"]
+
+
+def test_docs_pages_render_with_local_assets(api):
+    for path in ("/docs", "/redoc"):
+        response = api.get(path)
+        assert response.status_code == 200
+        assert b"/static/drf_spectacular_sidecar/" in response.content
