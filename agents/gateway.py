@@ -144,7 +144,8 @@ class Gateway:
         existing = self._session_names()
         created: dict[int, CreatedWindow] = {}
         batch = [i for i, s in enumerate(specs) if s.session_name in existing]
-        for index in (i for i, s in enumerate(specs) if s.session_name not in existing):
+        missing = [i for i, s in enumerate(specs) if s.session_name not in existing]
+        for index in missing:
             if specs[index].session_name in existing:  # made by an earlier spec of this call
                 batch.append(index)
                 continue
@@ -243,7 +244,8 @@ class Gateway:
         marker = f"\x1e{secrets.token_hex(8)}"
         commands = []
         for pane_id in pane_ids:
-            commands.append(["display-message", "-p", "-t", pane_id, f"{marker} {pane_id}"])
+            # display-message runs its text through strftime: `%12` would come back as `  %12`.
+            commands.append(["display-message", "-p", "-t", pane_id, f"{marker} {pane_id.replace('%', '%%')}"])
             commands.append(["capture-pane", "-p", "-J", "-t", pane_id, "-S", str(-history)])
         try:
             lines = self.run(commands)

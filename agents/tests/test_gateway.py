@@ -201,7 +201,8 @@ def test_session_name_is_used_verbatim(gateway, project_dir):
     again = gateway.create_window(WindowSpec("ab-c_1", "second", SLEEPER, cwd=project_dir))
 
     assert gateway.run([["list-sessions", "-F", "#{session_name}"]]) == ["ab-c_1"]
-    assert gateway.run([["display-message", "-p", "-t", "=ab-c_1", "#{session_id}"]]) == [window.session_id]
+    gateway.run([["has-session", "-t", "=ab-c_1"]])  # raises TargetNotFound if tmux renamed it
+    assert gateway.run([["display-message", "-p", "-t", "=ab-c_1:", "#{session_id}"]]) == [window.session_id]
     assert again.session_id == window.session_id
 
 

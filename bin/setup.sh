@@ -1,0 +1,43 @@
+# Sourced by bin/run and bin/test: check the machine, then make .venv with the pinned
+# dependencies. Installs only when a requirements file changed since the last time.
+# Usage: setup_venv REQUIREMENTS_FILE
+
+require_tmux() {
+  if ! command -v tmux >/dev/null 2>&1; then
+    cat >&2 <<'MSG'
+tmux is not installed, and agents run in tmux. Install it, then run this again:
+  Debian/Ubuntu:  sudo apt-get install tmux
+  Fedora:         sudo dnf install tmux
+  macOS:          brew install tmux
+MSG
+    exit 1
+  fi
+}
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11 to choose one)." >&2
+  exit 1
+}
+
+setup_venv() {
+  local requirements=$1 venv=${TMUX_ORC_VENV:-.venv}
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "Creating the virtual environment in $venv ..." >&2
+    "$(find_python)" -m venv "$venv"
+  fi
+  local stamp="$venv/.installed-$(cat "$requirements" requirements.txt pyproject.toml | sha256sum | cut -c1-16)"
+  if [ ! -e "$stamp" ]; then
+    echo "Installing pinned dependencies from $requirements ..." >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    touch "$stamp"
+  fi
+  export PATH="$PWD/$venv/bin:$PATH"
+}
