@@ -15,6 +15,7 @@ from agents.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parent
 RECORDER = ROOT / "tests" / "programs" / "recorder.py"
+TEST_CONFIG = ROOT / "tests" / "orchestrator-test.toml"
 
 
 def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
@@ -27,6 +28,14 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def quick_shell_profile(monkeypatch):
+    """The shell profile as tests/orchestrator-test.toml sets it for test processes."""
+    from orchestrator.config import load
+
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", load({"TMUX_ORC_CONFIG": str(TEST_CONFIG)}).profiles)
 
 
 @pytest.fixture

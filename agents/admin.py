@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
@@ -47,7 +48,17 @@ class AgentAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting the row would leave its window running: kill it instead
+
+    def has_lifecycle_permission(self, request):
+        # The change page is read-only, yet restart and kill change the agent: they need
+        # the model's change permission, which has_change_permission above cannot report.
+        return request.user.has_perm("agents.change_agent")
+
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):  # the stock add view checks this; ours must too
+            raise PermissionDenied
         form = SpawnForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -72,10 +83,10 @@ class AgentAdmin(admin.ModelAdmin):
         if done:
             messages.success(request, f"{verb} requested for {done} agent(s).")
 
-    @admin.action(description="Restart selected agents")
+    @admin.action(description="Restart selected agents", permissions=["lifecycle"])
     def restart(self, request, queryset):
         self._each(request, queryset, services.agent_restart, "Restart")
 
-    @admin.action(description="Kill selected agents")
+    @admin.action(description="Kill selected agents", permissions=["lifecycle"])
     def kill(self, request, queryset):
         self._each(request, queryset, services.agent_kill, "Kill")

@@ -95,7 +95,7 @@ def _chain(commands: Iterable[Sequence[str]]) -> list[str]:
 
 def _raise_for(stderr: list[str]) -> None:
     message = "; ".join(stderr)
-    if "no server running" in message or "error connecting to" in message:
+    if any(text in message for text in ("no server running", "error connecting to", "server exited", "lost server")):
         raise TmuxNotRunning("the tmux server is not running")
     if "can't find" in message:
         raise TargetNotFound(message)

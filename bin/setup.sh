@@ -36,7 +36,7 @@ setup_venv() {
   if [ ! -e "$stamp" ]; then
     echo "Installing pinned dependencies from $requirements ..." >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
     touch "$stamp"
   fi
   export PATH="$PWD/$venv/bin:$PATH"

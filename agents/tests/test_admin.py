@@ -47,9 +47,21 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def action(admin_client, name: str, *agents: Agent):
+def action(client, name: str, *agents: Agent):
     data = {"action": name, "_selected_action": [a.pk for a in agents]}
-    return admin_client.post(reverse(CHANGELIST), data, follow=True)
+    return client.post(reverse(CHANGELIST), data, follow=True)
+
+
+def offered_actions(client) -> set[str]:
+    action_form = client.get(reverse(CHANGELIST)).context["action_form"]
+    return {name for name, _ in action_form.fields["action"].choices} if action_form else set()
+
+
+def staff_with(client, django_user_model, *codenames: str):
+    user = django_user_model.objects.create_user("staff", password="secret-password", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return client
 
 
 # --- the changelist ----------------------------------------------------------------------
@@ -62,8 +74,7 @@ def test_changelist_lists_an_agent_with_its_state(admin_client):
     response = admin_client.get(reverse(CHANGELIST))
 
     assert response.status_code == 200
-    row = next(r for r in response.context["cl"].result_list)
-    assert row.target == "alpha:Shell-developer"
+    assert [a.target for a in response.context["cl"].result_list] == ["alpha:Shell-developer"]
     assert "alpha:Shell-developer" in response.content.decode()
     assert "Waiting Approval" in response.content.decode()
 
@@ -140,13 +151,11 @@ def test_spawn_form_with_a_missing_project_path_shows_an_error_and_creates_nothi
 
 @pytest.mark.django_db
 def test_spawn_form_needs_the_add_permission(client, django_user_model, project_dir):
-    viewer = django_user_model.objects.create_user("viewer", password="secret-password", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_agent"))
-    client.force_login(viewer)
+    viewer = staff_with(client, django_user_model, "view_agent")
     form = {"session_name": "alpha", "agent_type": "developer", "profile": "shell", "project_path": project_dir}
 
-    assert client.get(reverse(ADD)).status_code == 403
-    assert client.post(reverse(ADD), form).status_code == 403
+    assert viewer.get(reverse(ADD)).status_code == 403
+    assert viewer.post(reverse(ADD), form).status_code == 403
     assert not Agent.objects.exists()
 
 
@@ -216,14 +225,19 @@ def test_adding_a_token_shows_it_once_and_stores_only_its_digest(admin_client):
 
 @pytest.mark.django_db
 def test_restart_and_kill_actions_need_more_than_the_view_permission(client, django_user_model):
-    viewer = django_user_model.objects.create_user("viewer", password="secret-password", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_agent"))
-    client.force_login(viewer)
+    viewer = staff_with(client, django_user_model, "view_agent")
     agent = make_agent()
 
-    offered = client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices
-    response = action(client, "kill", agent)
+    offered = offered_actions(viewer)
+    response = action(viewer, "kill", agent)
 
-    assert {"restart", "kill"}.isdisjoint(name for name, _ in offered)
-    assert not agent.operations.exists()
+    assert {"restart", "kill"}.isdisjoint(offered)
     assert response.status_code == 200
+    assert not agent.operations.exists()
+
+
+@pytest.mark.django_db
+def test_restart_and_kill_actions_are_offered_with_the_change_permission(client, django_user_model):
+    operator = staff_with(client, django_user_model, "view_agent", "change_agent")
+
+    assert {"restart", "kill"} <= offered_actions(operator)

@@ -201,6 +201,8 @@ def test_program_exit_is_seen_and_the_window_stays(api, gateway, eager_jobs, pro
     from django.conf import settings
 
     data = spawn(api, project_dir).json()["data"]
+    pane_id = data["tmux_pane_id"]
+    wait_for(lambda: gateway.capture_panes([pane_id])[pane_id].rstrip().endswith(("$", "#")), message="a prompt")
     gateway.type_text(data["tmux_pane_id"], "exit 7")
     gateway.send_keys(data["tmux_pane_id"], "Enter")
     wait_for(lambda: pane_of(gateway, data["target"]).dead_status == 7, message="the pane to die")

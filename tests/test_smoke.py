@@ -1,0 +1,62 @@
+"""The README's run command on the embedded default: SQLite and a broker with no server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import urllib.request
+
+import pytest
+
+from agents.gateway import Gateway
+from conftest import ROOT, TEST_CONFIG, wait_for
+from tests.support import SERVICE_ENV, Output, free_port, stop
+
+pytestmark = pytest.mark.smoke
+
+
+def request(url: str, token: str, payload: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {token}",
+                                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatch):
+    port, socket_name = free_port(), f"smoke-{secrets.token_hex(4)}"
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV and not k.startswith("TMUX_ORC_")}
+    env.update(TMUX_TMPDIR=str(tmp_path / "tmux"), TMUX_ORC_DATA_DIR=str(tmp_path / "data"),
+               TMUX_ORC_PORT=str(port), TMUX_ORC_TMUX_SOCKET=socket_name, TMUX_ORC_WORKERS="1",
+               TMUX_ORC_CONFIG=str(TEST_CONFIG))
+    (tmp_path / "tmux").mkdir()
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "tmux"))
+    process = subprocess.Popen([str(ROOT / "bin" / "run")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = Output(process)
+    try:
+        wait_for(lambda: "Token:" in output.text or process.poll() is not None, timeout=180, message="the banner")
+        assert process.poll() is None, output.text
+        token = re.search(r"Token:\s+(\S+)", output.text).group(1)
+        assert (tmp_path / "data" / "orchestrator.sqlite3").exists()
+        base = f"http://127.0.0.1:{port}"
+
+        status, body = request(f"{base}/agents/spawn", token, {
+            "session_name": "smoke", "agent_type": "developer", "project_path": str(tmp_path), "profile": "shell",
+        })
+
+        assert status == 201, (body, output.text)
+        pane_id = body["data"]["tmux_pane_id"]
+        assert pane_id in {p.pane_id for p in Gateway(socket_name=socket_name).list_panes()}
+        status, listed = request(f"{base}/agents/list", token)
+        assert [a["target"] for a in listed["data"]] == ["smoke:Shell-developer"]
+        assert request(f"{base}/agents/list", "wrong")[0] == 401
+    finally:
+        stop(process)
+        Gateway(socket_name=socket_name).kill_server()
