@@ -74,9 +74,11 @@ class Command(OrchestratorCommand):
             env["TMUX_ORC_LOG_LEVEL"] = "DEBUG"
         if options["log_level"]:
             env["TMUX_ORC_LOG_LEVEL"] = options["log_level"]
-        call_command("migrate", interactive=False, verbosity=0)
-        token = startup_token()
         parts = options["only"] or list(PROCESSES)
+        token = ""
+        if "web" in parts:  # one process migrates, so hosts that only run a worker never race it
+            call_command("migrate", interactive=False, verbosity=0)
+            token = startup_token()
         children = {name: subprocess.Popen(self._command(name, options), env=env) for name in parts}
         signal.signal(signal.SIGTERM, _interrupt)
         try:
