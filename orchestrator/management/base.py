@@ -1,6 +1,7 @@
 """What every tmux-orc command shares: --json, and domain errors as one clear line."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.output import to_json
@@ -15,6 +16,11 @@ class OrchestratorCommand(BaseCommand):
             return super().execute(*args, **options)
         except OrchestratorError as error:
             raise CommandError(error.message) from None
+        except DatabaseError as error:
+            raise CommandError(
+                f"database error: {error}. Is the database set up? Start the service once (bin/run) "
+                "or run `tmux-orc migrate`."
+            ) from None
 
     def emit(self, options, data, text: str) -> None:
         self.stdout.write(to_json(data) if options.get("json") else text)
