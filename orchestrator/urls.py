@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 from rest_framework.routers import SimpleRouter
@@ -13,12 +14,13 @@ router.register("agents", AgentViewSet, basename="agents")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("monitor/health", HealthView.as_view(), name="monitor-health"),
-    path("metrics", metrics_view, name="metrics"),
     path("openapi.json", SchemaView.as_view(), name="openapi"),
     path("docs", SwaggerView.as_view(url_name="openapi"), name="docs"),
     path("redoc", RedocView.as_view(url_name="openapi"), name="redoc"),
     *router.urls,
 ]
+if settings.TMUX_ORC.metrics_enabled:
+    urlpatterns.append(path("metrics", metrics_view, name="metrics"))
 
 handler404 = "orchestrator.api.not_found"
 handler500 = "orchestrator.api.server_error"
