@@ -14,6 +14,13 @@ class AgentType:
     required_tools: tuple[str, ...] = ()
     default_timeout: float | None = None
 
+    @property
+    def default_briefing(self) -> str:
+        """The briefing of an agent spawned without one."""
+        if not self.required_tools:
+            return self.briefing
+        return f"{self.briefing}\nTools you are expected to use: {', '.join(self.required_tools)}.".strip()
+
 
 BUILTIN_TYPES = {
     t.name: t

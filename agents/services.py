@@ -95,7 +95,7 @@ def agent_spawn(
             with transaction.atomic():
                 agent = Agent.objects.create(
                     name=window, session_name=session_name, agent_type=agent_type, profile=chosen.name,
-                    project_path=path, briefing=briefing or get_agent_type(agent_type).briefing, host=host,
+                    project_path=path, briefing=briefing or get_agent_type(agent_type).default_briefing, host=host,
                     state_reason="waiting for the worker to create the window",
                 )
         except IntegrityError:

@@ -52,7 +52,15 @@ def operation_response(operation: AgentOperation, *, success_status: int = statu
 
 
 class AgentViewSet(viewsets.ViewSet):
-    @extend_schema(request=SpawnSerializer, responses={**OPERATION_RESPONSES, 201: OperationResultSerializer})
+    @extend_schema(
+        request=SpawnSerializer,
+        responses={
+            **OPERATION_RESPONSES,
+            201: OperationResultSerializer,
+            409: OpenApiResponse(description="A live agent already has that session:window."),
+            429: OpenApiResponse(description="Too many spawns in progress on the host (max_concurrent_spawns)."),
+        },
+    )
     @action(detail=False, methods=["post"])
     def spawn(self, request):
         """Start an agent program in a new tmux window of `session_name`."""
