@@ -18,15 +18,17 @@ RECORDER = ROOT / "tests" / "programs" / "recorder.py"
 TEST_CONFIG = ROOT / "tests" / "orchestrator-test.toml"
 
 
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition", describe=None):
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds,
+    saying what `describe()` returns, if given, about how things stood."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {message}")
+            seen = f"; {describe()}" if describe else ""
+            pytest.fail(f"timed out after {timeout} s waiting for {message}{seen}")
         time.sleep(interval)
 
 

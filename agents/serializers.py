@@ -1,27 +1,45 @@
 from rest_framework import serializers
 
 from agents.models import Agent, AgentOperation
-from agents.validation import MAX_BRIEFING, MAX_PATH
+from agents.profiles import all_profiles
+from agents.roles import all_agent_types
+from django.core.validators import RegexValidator
+
+from agents.validation import MAX_BRIEFING, MAX_PATH, NAME_RE, NAME_RULE, TARGET_RE
 from orchestrator.serializers import StrictBooleanField, StrictCharField, StrictSerializer
 
 
+TMUX_NAME = RegexValidator(NAME_RE, f"not a usable tmux name; use {NAME_RULE}")
+TARGET = RegexValidator(TARGET_RE, f"not 'session:window' ({NAME_RULE} on each side)")
+
+
 class SpawnSerializer(StrictSerializer):
-    session_name = StrictCharField(max_length=64, help_text="tmux session; created if missing.")
-    agent_type = StrictCharField(max_length=40, help_text="orchestrator, pm, developer, qa, devops, reviewer or a custom type.")
+    session_name = StrictCharField(max_length=64, validators=[TMUX_NAME], help_text="tmux session; created if missing.")
+    agent_type = serializers.ChoiceField(choices=[], help_text="A built-in or custom agent type.")
     project_path = StrictCharField(max_length=MAX_PATH, help_text="Absolute path of an existing directory.")
     briefing_message = StrictCharField(
         max_length=MAX_BRIEFING, required=False, allow_blank=True, default="",
         help_text="The agent's briefing; the type's default briefing when empty.",
     )
-    profile = StrictCharField(
-        max_length=40, required=False,
-        help_text="Agent program: claude, codex, aider, gemini, shell or one from config. Default from config.",
+    profile = serializers.ChoiceField(
+        choices=[], required=False, help_text="The agent program; default from config (`default_profile`)."
     )
-    name = StrictCharField(max_length=64, required=False, help_text="Window name; default <Profile>-<agent_type>.")
+    name = StrictCharField(
+        max_length=64, required=False, validators=[TMUX_NAME], help_text="Window name; default <Profile>-<agent_type>."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Choices come from config, so they are read when the serializer is made.
+        for field, known in (("agent_type", all_agent_types()), ("profile", all_profiles())):
+            self.fields[field].choices = sorted(known)
+            self.fields[field].error_messages["invalid_choice"] = (
+                f"unknown {field.replace('_', ' ')} {{input!r}}; known: {', '.join(sorted(known))}"
+            )
 
 
 class TargetSerializer(StrictSerializer):
-    target = StrictCharField(max_length=129, help_text="session:window")
+    target = StrictCharField(max_length=129, validators=[TARGET], help_text="session:window")
 
 
 class StatusQuerySerializer(TargetSerializer):
@@ -29,7 +47,7 @@ class StatusQuerySerializer(TargetSerializer):
 
 
 class ListQuerySerializer(StrictSerializer):
-    session_name = StrictCharField(max_length=64, required=False)
+    session_name = StrictCharField(max_length=64, required=False, allow_blank=True, help_text="Only this session.")
     include_stopped = StrictBooleanField(required=False, default=False)
 
 

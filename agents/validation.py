@@ -9,7 +9,9 @@ from orchestrator.errors import InvalidInput
 
 # tmux renames ':' and '.' in session names and expands '#' formats; a leading '-' reads
 # as an option. Names are therefore kept to a set tmux leaves alone.
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}"
+NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
+TARGET_RE = re.compile(rf"^{NAME_PATTERN}:{NAME_PATTERN}$")
 NAME_RULE = "1-64 letters, digits, '_' or '-', not starting with '-'"
 MAX_BRIEFING = 100_000
 MAX_PATH = 1024
@@ -22,9 +24,9 @@ def check_name(field: str, value: str) -> str:
 
 
 def parse_target(value: str, field: str = "target") -> tuple[str, str]:
-    session, sep, window = value.partition(":")
-    if not sep or not NAME_RE.match(session) or not NAME_RE.match(window):
+    if not TARGET_RE.match(value):
         raise InvalidInput(f"{field}: {value!r} is not 'session:window' ({NAME_RULE} on each side)")
+    session, _, window = value.partition(":")
     return session, window
 
 

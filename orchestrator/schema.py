@@ -20,6 +20,15 @@ def _envelope(data_schema: dict | None) -> dict:
     }
 
 
+def _forbid_unknown_fields(operation: dict, components: dict) -> None:
+    """Request bodies refuse fields they do not declare (StrictSerializer)."""
+    for content in operation.get("requestBody", {}).get("content", {}).values():
+        ref = content.get("schema", {}).get("$ref", "")
+        name = ref.rsplit("/", 1)[-1]
+        if name in components:
+            components[name]["additionalProperties"] = False
+
+
 def wrap_in_envelope(result, generator, request, public):
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorEnvelope"] = {
@@ -41,6 +50,7 @@ def wrap_in_envelope(result, generator, request, public):
                 elif "application/json" in response.get("content", {}):
                     content = response["content"]["application/json"]
                     content["schema"] = _envelope(content.get("schema"))
+            _forbid_unknown_fields(operation, components)
             if operation.get("requestBody") or operation.get("parameters"):
                 responses.setdefault("400", {"description": BAD_INPUT, **error_ref})
             if operation.get("security"):

@@ -6,6 +6,11 @@ from rest_framework import serializers
 class StrictCharField(serializers.CharField):
     """A string, and only a string: 42 or true is an error, not '42' or 'True'."""
 
+    def __init__(self, **kwargs):
+        if not kwargs.get("allow_blank"):
+            kwargs.setdefault("min_length", 1)  # so the schema says what "not blank" means
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")

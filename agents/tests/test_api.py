@@ -205,9 +205,16 @@ def test_program_exit_is_seen_and_the_window_stays(api, gateway, eager_jobs, pro
     wait_for(lambda: gateway.capture_panes([pane_id])[pane_id].rstrip().endswith(("$", "#")), message="a prompt")
     gateway.type_text(data["tmux_pane_id"], "exit 7")
     gateway.send_keys(data["tmux_pane_id"], "Enter")
-    wait_for(lambda: pane_of(gateway, data["target"]).dead_status == 7, message="the pane to die")
+    wait_for(lambda: pane_of(gateway, data["target"]).dead, message="the pane to die",
+             describe=lambda: f"{pane_of(gateway, data['target'])} {gateway.capture_panes([pane_id])}")
+    # tmux marks the pane dead when its terminal closes; the exit status can come later
+    # (under load, it has been seen to take over 10 s), so both reasons are true.
+    known_status = pane_of(gateway, data["target"]).dead_status is not None
 
     host_sweep(host=settings.TMUX_ORC.agent_host)
 
     status = api.get("/agents/status", {"target": data["target"]}).json()["data"]
-    assert status["state"] == "crashed" and "status 7" in status["state_reason"]
+    assert status["state"] == "crashed"
+    assert status["state_reason"] in {"the program exited with status 7", "the program exited"}
+    assert known_status <= (status["state_reason"] == "the program exited with status 7")
+    assert pane_of(gateway, data["target"]) is not None  # remain-on-exit: the window stays
