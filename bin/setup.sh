@@ -4,12 +4,10 @@
 
 require_tmux() {
   if ! command -v tmux >/dev/null 2>&1; then
-    cat >&2 <<'MSG'
-tmux is not installed, and agents run in tmux. Install it, then run this again:
-  Debian/Ubuntu:  sudo apt-get install tmux
-  Fedora:         sudo dnf install tmux
-  macOS:          brew install tmux
-MSG
+    printf '%s\n' "tmux is not installed, and agents run in tmux. Install it, then run this again:" \
+      "  Debian/Ubuntu:  sudo apt-get install tmux" \
+      "  Fedora:         sudo dnf install tmux" \
+      "  macOS:          brew install tmux" >&2
     exit 1
   fi
 }
