@@ -28,6 +28,7 @@ PANE_FORMAT = SEP.join(
 )
 CREATED_FORMAT = SEP.join(["#{session_id}", "#{window_id}", "#{pane_id}", "#{pane_pid}"])
 DEFAULT_SIZE = ("220", "50")
+MAX_COMMAND_BYTES = 16_000  # tmux refuses a command line of more than ~16 kB ("command too long")
 
 
 class TmuxError(Exception):
@@ -93,6 +94,21 @@ def _chain(commands: Iterable[Sequence[str]]) -> list[str]:
     return args
 
 
+def _in_invocations(groups: Iterable[Sequence[Sequence[str]]]) -> Iterable[list[Sequence[str]]]:
+    """Pack groups of commands into as few tmux command lines as fit; a group never splits."""
+    chunk: list[Sequence[str]] = []
+    size = 0
+    for group in groups:
+        group_size = sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in _chain(group)) + 2
+        if chunk and size + group_size > MAX_COMMAND_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.extend(group)
+        size += group_size
+    if chunk:
+        yield chunk
+
+
 def _raise_for(stderr: list[str]) -> None:
     message = "; ".join(stderr)
     if any(text in message for text in ("no server running", "error connecting to", "server exited", "lost server")):
@@ -124,6 +140,10 @@ class Gateway:
             _raise_for(result.stderr)
         return result.stdout
 
+    def _run_grouped(self, groups: Iterable[Sequence[Sequence[str]]]) -> list[str]:
+        """Like `run`, in more than one invocation only when tmux's command-line limit needs it."""
+        return [line for commands in _in_invocations(groups) for line in self.run(commands)]
+
     def is_running(self) -> bool:
         try:
             self.run([["list-sessions", "-F", "#{session_id}"]])
@@ -138,8 +158,9 @@ class Gateway:
     def create_windows(self, specs: Sequence[WindowSpec]) -> list[CreatedWindow]:
         """Create windows, each with remain-on-exit set before its program can exit.
 
-        Windows in sessions that exist are created in one round trip; each missing session
-        costs one more (tmux cannot branch on whether a session exists).
+        Windows in sessions that exist are created in one round trip (one per ~70 windows,
+        tmux's command-line limit); each missing session costs one more (tmux cannot branch on
+        whether a session exists).
         """
         existing = self._session_names()
         created: dict[int, CreatedWindow] = {}
@@ -157,8 +178,8 @@ class Gateway:
                 batch.append(index)  # another worker created it a moment ago
             existing.add(specs[index].session_name)
         if batch:
-            commands = [c for i in batch for c in self._new_window(specs[i])]
-            for index, window in zip(batch, self._parse_created(self.run(commands))):
+            lines = self._run_grouped(self._new_window(specs[i]) for i in batch)
+            for index, window in zip(batch, self._parse_created(lines)):
                 created[index] = window
         return [created[i] for i in range(len(specs))]
 
@@ -232,23 +253,35 @@ class Gateway:
                 PaneInfo(sid, wid, pid_, _int(pid), dead == "1", _int(status),
                          float(activity or 0), command, sname, wname)
             )
+        if any(pane.dead and pane.dead_status is None for pane in panes):
+            self._nudge_child_reaping()
         return panes
 
+    def _nudge_child_reaping(self) -> None:
+        """tmux 3.3 can miss a pane program's exit and never learn its status; any other
+        child of the server exiting makes it collect them all, so the next look has it."""
+        try:
+            self.run([["run-shell", "true"]])
+        except TmuxError:
+            pass
+
     def capture_panes(self, pane_ids: Sequence[str], *, history: int = 0) -> dict[str, str]:
-        """The visible screen (plus `history` lines above it) of each pane, in one round trip.
+        """The visible screen (plus `history` lines above it) of each pane, in one round trip
+        (one per ~170 panes, tmux's command-line limit).
 
         Panes that no longer exist are left out of the result.
         """
         if not pane_ids:
             return {}
         marker = f"\x1e{secrets.token_hex(8)}"
-        commands = []
-        for pane_id in pane_ids:
-            # display-message runs its text through strftime: `%12` would come back as `  %12`.
-            commands.append(["display-message", "-p", "-t", pane_id, f"{marker} {pane_id.replace('%', '%%')}"])
-            commands.append(["capture-pane", "-p", "-J", "-t", pane_id, "-S", str(-history)])
+        # display-message runs its text through strftime: `%12` would come back as `  %12`.
+        groups = [
+            [["display-message", "-p", "-t", pane_id, f"{marker} {pane_id.replace('%', '%%')}"],
+             ["capture-pane", "-p", "-J", "-t", pane_id, "-S", str(-history)]]
+            for pane_id in pane_ids
+        ]
         try:
-            lines = self.run(commands)
+            lines = self._run_grouped(groups)
         except TargetNotFound:
             alive = {p.pane_id for p in self.list_panes()}
             return self.capture_panes([p for p in pane_ids if p in alive], history=history) if alive else {}

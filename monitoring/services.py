@@ -59,8 +59,9 @@ def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reas
 
 
 def _move(agent: Agent, state: str, reason: str, **fields) -> int:
-    if agent.state == state and not fields:
+    """Write only what changed; return 1 if the state did."""
+    if (agent.state, agent.state_reason) == (state, reason) and not fields:
         return 0
     moved = int(agent.state != state)
-    agent.set_state(state, reason if moved else agent.state_reason, **fields)
+    agent.set_state(state, reason, **fields)
     return moved

@@ -77,7 +77,7 @@ def _create_sleepers(gateway: Gateway, session: str, count: int, cwd: str):
 
 @pytest.fixture
 def count_tmux_processes(monkeypatch):
-    """Counts the tmux processes started while the returned list is being filled."""
+    """A list that receives the argv of every tmux process this test starts from now on."""
     started: list[list[str]] = []
     real_popen = subprocess.Popen
 
@@ -183,15 +183,31 @@ def test_created_windows_have_remain_on_exit(gateway, project_dir):
         assert gateway.run([["show-options", "-w", "-v", "-t", window.window_id, "remain-on-exit"]]) == ["on"]
 
 
+def _dead_with_status(gateway: Gateway, pane_id: str):
+    """The pane once tmux reports it dead with an exit status, else None.
+
+    This host's tmux (3.3a, built with libutempter) can lose the SIGCHLD of a pane whose
+    program exits while tmux is removing the pane's utmp record; the child then stays a zombie
+    and the pane dead without a status until any other child of the server exits. A
+    `run-shell true` is such a child, so while the status is missing we make one.
+    """
+    pane = _pane(gateway, pane_id)
+    if pane is None or not pane.dead:
+        return None
+    if pane.dead_status is None:
+        gateway.run([["run-shell", "true"]])
+        return None
+    return pane
+
+
 @pytest.mark.parametrize("session_exists", [False, True], ids=["new-session", "existing-session"])
 def test_window_whose_program_exits_stays_and_is_reported_dead(gateway, project_dir, session_exists):
     if session_exists:
         gateway.create_window(WindowSpec("team", "keeper", SLEEPER, cwd=project_dir))
+
     window = gateway.create_window(WindowSpec("team", "quitter", "exit 3", cwd=project_dir))
 
-    pane = wait_for(
-        lambda: (p := _pane(gateway, window.pane_id)) and p.dead and p, message="the pane to be reported dead"
-    )
+    pane = wait_for(lambda: _dead_with_status(gateway, window.pane_id), message="the pane to be reported dead")
     assert pane.dead_status == 3
     assert pane.window_id == window.window_id
 
@@ -376,3 +392,16 @@ def test_creating_five_windows_in_an_existing_session_is_at_most_two_tmux_proces
 
     assert len(created) == 5
     assert len(count_tmux_processes) <= 2
+
+
+def test_batches_longer_than_a_tmux_command_line_are_split_not_refused(gateway, project_dir, count_tmux_processes):
+    # tmux refuses a command line over ~16 kB ("command too long"): about 70 windows or 170 panes.
+    created = _create_sleepers(gateway, "team", 200, project_dir)
+    pane_ids = [w.pane_id for w in created]
+    assert len(set(pane_ids)) == 200
+
+    count_tmux_processes.clear()
+    screens = gateway.capture_panes(pane_ids)
+
+    assert set(screens) == set(pane_ids)
+    assert len(count_tmux_processes) == 2
