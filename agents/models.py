@@ -60,14 +60,23 @@ class Agent(models.Model):
     def target(self) -> str:
         return f"{self.session_name}:{self.name}"
 
-    def set_state(self, state: str, reason: str, **fields) -> None:
-        """Move to `state` for `reason`, saving `fields` with it."""
+    def set_state(self, state: str, reason: str, *, only_from: str | None = None, **fields) -> bool:
+        """Move to `state` for `reason`, saving `fields` with it.
+
+        With `only_from`, only if the row is still in that state: a sweep that looked a
+        moment ago must not undo a kill or restart that happened since.
+        """
         changes = {"state": state, "state_reason": reason[:500], **fields}
         if state != self.state:
             changes["state_changed_at"] = timezone.now()
-        Agent.objects.filter(pk=self.pk).update(**changes)
+        rows = Agent.objects.filter(pk=self.pk)
+        if only_from is not None:
+            rows = rows.filter(state=only_from)
+        if not rows.update(**changes):
+            return False
         for field, value in changes.items():
             setattr(self, field, value)
+        return True
 
 
 class OperationKind(models.TextChoices):

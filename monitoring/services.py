@@ -62,6 +62,5 @@ def _move(agent: Agent, state: str, reason: str, **fields) -> int:
     """Write only what changed; return 1 if the state did."""
     if (agent.state, agent.state_reason) == (state, reason) and not fields:
         return 0
-    moved = int(agent.state != state)
-    agent.set_state(state, reason, **fields)
-    return moved
+    moved = agent.state != state
+    return int(agent.set_state(state, reason, only_from=agent.state, **fields) and moved)

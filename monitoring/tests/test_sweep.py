@@ -1,0 +1,42 @@
+"""The health sweep against real tmux."""
+
+import pytest
+from django.conf import settings
+
+from agents import services
+from agents.models import Agent, AgentState
+from conftest import wait_for
+from monitoring.services import host_sweep
+
+pytestmark = pytest.mark.django_db
+
+
+def spawned(project_dir, **extra):
+    operation = services.agent_spawn(session_name="sweep", agent_type="developer", project_path=project_dir,
+                                     profile="shell", **extra)
+    services.operation_run(operation_id=operation.pk)
+    return Agent.objects.get(pk=operation.agent_id)
+
+
+def test_a_live_shell_is_seen_idle_at_its_prompt(project_dir, gateway):
+    agent = spawned(project_dir)
+    pane = agent.tmux_pane_id
+    wait_for(lambda: gateway.capture_panes([pane])[pane].rstrip().endswith(("$", "#")), message="a prompt")
+
+    changed = host_sweep(host=settings.TMUX_ORC.agent_host)
+
+    agent.refresh_from_db()
+    assert changed == 1 and agent.state == AgentState.IDLE and agent.last_activity_at is not None
+    assert host_sweep(host=settings.TMUX_ORC.agent_host) == 0  # nothing new, nothing written
+
+
+def test_a_sweep_does_not_undo_a_kill_made_after_it_looked(project_dir, gateway):
+    agent = spawned(project_dir)
+    seen_by_sweep = Agent.objects.get(pk=agent.pk)
+    kill = services.agent_kill(agent=agent)
+    services.operation_run(operation_id=kill.pk)
+
+    moved = seen_by_sweep.set_state(AgentState.CRASHED, "the window is gone", only_from=seen_by_sweep.state)
+
+    assert moved is False
+    assert Agent.objects.get(pk=agent.pk).state == AgentState.STOPPED
