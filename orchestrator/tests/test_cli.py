@@ -77,6 +77,15 @@ def test_agent_spawn_creates_the_window(eager_jobs, gateway, project_dir):
 
 
 @lifecycle
+def test_agent_spawn_takes_a_path_relative_to_where_it_runs(eager_jobs, gateway, project_dir, monkeypatch):
+    monkeypatch.chdir(Path(project_dir).parent)
+
+    run("agent", "spawn", SESSION, "developer", Path(project_dir).name, "--profile", "shell")
+
+    assert Agent.objects.get(session_name=SESSION).project_path == project_dir
+
+
+@lifecycle
 def test_agent_list_shows_a_table_with_the_target(eager_jobs, tmux_socket, project_dir):
     spawn(project_dir)
 

@@ -1,5 +1,7 @@
 """tmux-orc agent spawn|list|status|restart|kill: the same services as the API."""
 
+import os
+
 from django.core.management.base import CommandError
 
 from agents import selectors, services
@@ -21,7 +23,7 @@ class Command(OrchestratorCommand):
         spawn = actions.add_parser("spawn", help="start an agent in a new tmux window")
         spawn.add_argument("session_name", help="tmux session (created if missing)")
         spawn.add_argument("agent_type", help="developer, pm, qa, ... or a custom type")
-        spawn.add_argument("project_path", help="directory the agent works in")
+        spawn.add_argument("project_path", help="directory the agent works in (relative to here)")
         spawn.add_argument("--profile", help="agent program (claude, codex, aider, gemini, shell, ...)")
         spawn.add_argument("--name", help="window name (default <Profile>-<agent_type>)")
         spawn.add_argument("--briefing", default="", help="briefing message")
@@ -42,7 +44,7 @@ class Command(OrchestratorCommand):
     def do_spawn(self, options):
         operation = services.agent_spawn(
             session_name=options["session_name"], agent_type=options["agent_type"],
-            project_path=options["project_path"], briefing=options["briefing"],
+            project_path=os.path.abspath(os.path.expanduser(options["project_path"])), briefing=options["briefing"],
             profile=options["profile"], name=options["name"], requested_by="cli",
         )
         self._outcome(options, operation)
