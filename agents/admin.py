@@ -1,6 +1,7 @@
 """Agents in the admin: the same services as the API, no editing behind their back."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -24,7 +25,17 @@ class SpawnForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["agent_type"].choices = [(t, t) for t in sorted(all_agent_types())]
+        self.fields["agent_type"].initial = "developer"
         self.fields["profile"].choices = [(p, p) for p in sorted(all_profiles())]
+        self.fields["profile"].initial = settings.TMUX_ORC.default_profile
+
+    def add_service_error(self, message: str) -> None:
+        """Put a service's "field: problem" next to that field."""
+        field, _, problem = message.partition(": ")
+        if field in self.fields and problem:
+            self.add_error(field, problem)
+        else:
+            self.add_error(None, message)
 
 
 class OperationInline(admin.TabularInline):
@@ -45,6 +56,12 @@ class AgentAdmin(admin.ModelAdmin):
     inlines = [OperationInline]
     actions = ["restart", "kill"]
 
+    def get_search_results(self, request, queryset, search_term):
+        session, sep, window = search_term.strip().partition(":")
+        if sep and session and window:  # a target, as people paste it
+            return queryset.filter(session_name=session, name=window), False
+        return super().get_search_results(request, queryset, search_term)
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -64,7 +81,7 @@ class AgentAdmin(admin.ModelAdmin):
             try:
                 operation = services.agent_spawn(**form.cleaned_data, requested_by=f"admin:{request.user}")
             except OrchestratorError as error:
-                form.add_error(None, error.message)
+                form.add_service_error(error.message)
             else:
                 messages.success(request, f"Spawn of {operation.agent.target} requested.")
                 return redirect("admin:agents_agent_change", operation.agent.pk)
@@ -79,7 +96,7 @@ class AgentAdmin(admin.ModelAdmin):
                 service(agent=agent, requested_by=f"admin:{request.user}")
                 done += 1
             except OrchestratorError as error:
-                messages.error(request, f"{agent.target}: {error.message}")
+                messages.error(request, f"Not done: {error.message}")
         if done:
             messages.success(request, f"{verb} requested for {done} agent(s).")
 

@@ -53,6 +53,7 @@ def operation_response(operation: AgentOperation, *, success_status: int = statu
 
 class AgentViewSet(viewsets.ViewSet):
     @extend_schema(
+        operation_id="agents_spawn", summary="Spawn an agent",
         request=SpawnSerializer,
         responses={
             **OPERATION_RESPONSES,
@@ -73,6 +74,7 @@ class AgentViewSet(viewsets.ViewSet):
         return operation_response(operation, success_status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        operation_id="agents_status", summary="An agent's status",
         parameters=[StatusQuerySerializer],
         responses={200: AgentStatusSerializer, 404: OpenApiResponse(description="No agent at that target.")},
     )
@@ -83,7 +85,10 @@ class AgentViewSet(viewsets.ViewSet):
         agent = selectors.agent_get(target=query["target"])
         return Response(selectors.agent_status(agent=agent, include_activity=query["include_activity"]))
 
-    @extend_schema(parameters=[ListQuerySerializer], responses=AgentSerializer(many=True))
+    @extend_schema(
+        operation_id="agents_list", summary="List agents",
+        parameters=[ListQuerySerializer], responses=AgentSerializer(many=True),
+    )
     @action(detail=False, methods=["get"], url_path="list")
     def list_agents(self, request):
         """Live agents (and stopped ones with `include_stopped=true`)."""
@@ -91,14 +96,19 @@ class AgentViewSet(viewsets.ViewSet):
         agents = selectors.agent_list(include_stopped=query["include_stopped"], session_name=query.get("session_name"))
         return Response(AgentSerializer(agents, many=True).data)
 
-    @extend_schema(request=TargetSerializer, responses=OPERATION_RESPONSES)
+    @extend_schema(
+        operation_id="agents_restart", summary="Restart an agent", request=TargetSerializer,
+        responses=OPERATION_RESPONSES,
+    )
     @action(detail=False, methods=["post"])
     def restart(self, request):
         """Start the agent's program again in the same window."""
         agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
         return operation_response(services.agent_restart(agent=agent, requested_by=str(request.user)))
 
-    @extend_schema(request=TargetSerializer, responses=OPERATION_RESPONSES)
+    @extend_schema(
+        operation_id="agents_kill", summary="Kill an agent", request=TargetSerializer, responses=OPERATION_RESPONSES
+    )
     @action(detail=False, methods=["post"])
     def kill(self, request):
         """Remove the agent's window; the agent ends `stopped`."""

@@ -23,7 +23,10 @@ class HealthView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, auth=[])
+    @extend_schema(
+        operation_id="monitor_health", summary="Health of the service",
+        responses={200: HealthSerializer, 503: HealthSerializer}, auth=[],
+    )
     def get(self, request):
         health = system_health()
         return Response(health, status=200 if health["status"] == "healthy" else 503)

@@ -4,6 +4,11 @@ from orchestrator.models import ApiToken
 from orchestrator.services import token_create, token_revoke
 
 
+admin.site.site_header = admin.site.site_title = "TMUX Orchestrator"
+admin.site.index_title = "Agents, teams and API tokens"
+admin.site.site_url = "/docs"
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
@@ -20,6 +25,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        for token in queryset:
+        active = [token for token in queryset if token.is_active]
+        for token in active:
             token_revoke(name=token.name)
-        messages.success(request, f"Revoked {queryset.count()} token(s).")
+        messages.success(request, f"Revoked {len(active)} token(s).")

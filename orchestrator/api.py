@@ -62,7 +62,10 @@ def exception_handler(exc, context):
     if isinstance(exc, OrchestratorError):
         return Response(ErrorBody(error_message=exc.message), status=exc.status_code)
     if isinstance(exc, exceptions.NotAuthenticated):
-        exc.detail = "authentication required: send 'Authorization: Bearer <token>' (tmux-orc token create NAME)"
+        exc.detail = (
+            "authentication required: send 'Authorization: Bearer <token>' (tmux-orc token create NAME); "
+            "for the docs pages, log in at /admin/"
+        )
     if isinstance(exc, exceptions.ParseError):
         return Response(ErrorBody(error_message=f"the body is not valid JSON: {exc.detail}"), status=400)
     response = drf_exception_handler(exc, context)

@@ -36,7 +36,7 @@ def wrap_in_envelope(result, generator, request, public):
         "example": {
             "success": False,
             "data": None,
-            "error_message": "project_path: /nope does not exist",
+            "error_message": "target: 'nocolon' is not 'session:window'",
             "timestamp": "2026-01-08T15:30:00Z",
         },
     }

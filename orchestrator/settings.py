@@ -162,7 +162,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "TMUX Orchestrator API",
     "DESCRIPTION": (
         "Run teams of AI coding agents in tmux. Every response is an envelope "
-        "`{success, data, error_message, timestamp}`; send `Authorization: Bearer <token>`."
+        "`{success, data, error_message, timestamp}`. Every endpoint but `/monitor/health` needs "
+        "`Authorization: Bearer <token>`: to try requests from this page, click **Authorize** and "
+        "paste a token (`tmux-orc token create NAME` makes one)."
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -143,9 +143,9 @@ def test_spawn_form_with_a_missing_project_path_shows_an_error_and_creates_nothi
     response = admin_client.post(reverse(ADD), form)
 
     assert response.status_code == 200
-    errors = response.context["form"].non_field_errors()
-    assert any("does not exist" in e for e in errors)
-    assert "does not exist" in response.content.decode()
+    errors = response.context["form"].errors["project_path"]
+    assert any("does not exist" in e for e in errors)  # next to the field it is about
+    assert "Please correct the error below." in response.content.decode()
     assert not Agent.objects.exists()
 
 
@@ -198,7 +198,7 @@ def test_an_action_on_a_stopped_agent_reports_the_error(admin_client):
 
     response = action(admin_client, "kill", agent)
 
-    assert "alpha:Shell-developer: alpha:Shell-developer is already stopped" in messages_of(response)
+    assert "Not done: alpha:Shell-developer is already stopped" in messages_of(response)
     assert not agent.operations.exists()
 
 
@@ -241,3 +241,18 @@ def test_restart_and_kill_actions_are_offered_with_the_change_permission(client,
     operator = staff_with(client, django_user_model, "view_agent", "change_agent")
 
     assert {"restart", "kill"} <= offered_actions(operator)
+
+
+@pytest.mark.django_db
+def test_spawn_form_offers_the_configured_default_profile(admin_client, settings, monkeypatch):
+    monkeypatch.setattr(settings.TMUX_ORC, "default_profile", "shell")
+    form = admin_client.get(reverse(ADD)).context["form"]
+    assert form["profile"].value() == "shell" and form["agent_type"].value() == "developer"
+
+
+@pytest.mark.django_db
+def test_searching_for_a_target_finds_that_agent(admin_client):
+    make_agent(session_name="demo", name="Shell-qa")
+    make_agent(session_name="demo", name="Shell-developer")
+    response = admin_client.get(reverse(CHANGELIST), {"q": "demo:Shell-qa"})
+    assert [a.target for a in response.context["cl"].result_list] == ["demo:Shell-qa"]

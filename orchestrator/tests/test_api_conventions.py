@@ -72,3 +72,13 @@ def test_docs_pages_render_with_local_assets(api):
         response = api.get(path)
         assert response.status_code == 200
         assert b"/static/drf_spectacular_sidecar/" in response.content
+
+
+def test_a_browser_opening_the_docs_without_a_login_is_sent_to_the_admin_login():
+    response = APIClient().get("/docs", HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/?next=/docs")
+
+
+def test_redoc_loads_nothing_from_other_sites(api):
+    page = api.get("/redoc").content.decode()
+    assert "googleapis" not in page and "https://" not in page

@@ -1,0 +1,158 @@
+"""A small stand-in for the Anthropic Messages API, on loopback, for running the real
+Claude Code offline. It records every request Claude Code sends: that record is the
+ground truth of what an agent was really given.
+
+Turns of the conversation (requests that offer tools) are answered from a script:
+`reply_text("...")`, `reply_text("...", delay=5)` to stay busy for a while, or
+`reply_tool("Bash", {"command": "ls"})` to make Claude Code ask for permission. With an
+empty script a turn gets a short text. Side requests (titles, summaries) get a short text.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    tool: tuple[str, dict] | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class AnthropicStub:
+    requests: list[dict] = field(default_factory=list)
+    script: list[Reply] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    # -- the script -----------------------------------------------------------------------
+    def reply_text(self, text: str, delay: float = 0.0) -> None:
+        with self.lock:
+            self.script.append(Reply(text=text, delay=delay))
+
+    def reply_tool(self, name: str, arguments: dict) -> None:
+        with self.lock:
+            self.script.append(Reply(tool=(name, arguments)))
+
+    # -- what Claude Code sent ------------------------------------------------------------
+    def turns(self) -> list[dict]:
+        with self.lock:
+            return [r for r in self.requests if r.get("tools")]
+
+    def user_texts(self) -> list[str]:
+        """The text of each user message Claude Code submitted, in order, each once."""
+        seen: list[str] = []
+        for request in self.turns():
+            for message in request.get("messages", []):
+                if message.get("role") != "user" or isinstance(message.get("content"), str):
+                    continue
+                for block in message["content"]:
+                    text = block.get("text", "") if block.get("type") == "text" else ""
+                    if text and not text.startswith("<system-reminder>") and text not in seen:
+                        seen.append(text)
+        return seen
+
+    # -- serving --------------------------------------------------------------------------
+    def start(self) -> str:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self._json({})
+
+            def do_GET(self):
+                self._json({})
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    request = json.loads(body or b"{}")
+                except ValueError:
+                    request = {}
+                if "count_tokens" in self.path:
+                    return self._json({"input_tokens": 10})
+                with stub.lock:
+                    stub.requests.append(request)
+                    reply = stub.script.pop(0) if request.get("tools") and stub.script else Reply(text="Done.")
+                time.sleep(reply.delay)
+                blocks = _blocks(reply)
+                if request.get("stream"):
+                    self._stream(request.get("model", "claude"), blocks, reply)
+                else:
+                    self._json({"id": "msg_stub", "type": "message", "role": "assistant",
+                                "model": request.get("model", "claude"), "content": blocks,
+                                "stop_reason": "tool_use" if reply.tool else "end_turn", "stop_sequence": None,
+                                "usage": {"input_tokens": 10, "output_tokens": 5}})
+
+            def _json(self, data):
+                payload = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _stream(self, model, blocks, reply):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(_events(model, blocks, reply))
+                self.wfile.flush()
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _blocks(reply: Reply) -> list[dict]:
+    if reply.tool:
+        name, arguments = reply.tool
+        return [{"type": "tool_use", "id": f"toolu_{int(time.time() * 1000)}", "name": name, "input": arguments}]
+    return [{"type": "text", "text": reply.text}]
+
+
+def _sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _events(model: str, blocks: list[dict], reply: Reply) -> bytes:
+    usage = {"input_tokens": 10, "output_tokens": 1}
+    parts = [_sse("message_start", {"type": "message_start", "message": {
+        "id": "msg_stub", "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": usage}})]
+    for index, block in enumerate(blocks):
+        if block["type"] == "text":
+            start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": block["text"]}
+        else:
+            start = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        parts += [
+            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}),
+            _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}),
+            _sse("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+    stop_reason = "tool_use" if reply.tool else "end_turn"
+    parts += [
+        _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                               "usage": {"output_tokens": 5}}),
+        _sse("message_stop", {"type": "message_stop"}),
+    ]
+    return b"".join(parts)
