@@ -118,3 +118,54 @@ class AgentOperation(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class MessageKind(models.TextChoices):
+    MESSAGE = "message"
+    BRIEFING = "briefing"
+
+
+FINAL_MESSAGE_STATUSES = [MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED]
+
+
+class Message(models.Model):
+    """Text for an agent. The row exists, committed, before anything is typed, and its
+    timestamps record how far delivery got, so a worker that dies is followed, not repeated."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.MESSAGE)
+    sender = models.CharField(max_length=120, blank=True)
+    body = models.TextField()
+    urgent = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker took it up.")
+    submit_presses = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=1000, blank=True)
+    delivery_log = models.TextField(blank=True)
+    claimed_by = models.CharField(max_length=120, blank=True, help_text="host:pid of the worker delivering it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    typed_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    reply = models.TextField(blank=True, help_text="What the agent answered.")
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["agent", "status"]), models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} to {self.agent} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_MESSAGE_STATUSES

@@ -23,10 +23,18 @@ class Profile:
     command: str  # a command line; the pane `exec`s it
     interrupt_keys: tuple[str, ...] = ("Escape",)
     submit_keys: tuple[str, ...] = ("Enter",)
+    clear_input_keys: tuple[str, ...] = ("C-u",)
+    approve_keys: tuple[str, ...] = ("Enter",)  # with a choice, its number is pressed instead
+    deny_keys: tuple[str, ...] = ("Escape",)
     # Regular expressions read on the bottom of the screen; see agents.screens.
     ready_markers: tuple[str, ...] = ()
     working_markers: tuple[str, ...] = ()
     approval_markers: tuple[str, ...] = ()
+    # Where the agent's input is: "box" (a line starting with `input_marker` between two
+    # rules, as Claude Code draws it) or "line" (what follows the regex `input_marker` on
+    # the last line, as a shell prompt). Empty: the input cannot be read.
+    input_style: str = ""
+    input_marker: str = ""
 
     @property
     def argv(self) -> list[str]:
@@ -42,19 +50,23 @@ BUILTIN_PROFILES = {
     for profile in [
         Profile(
             "claude", "Claude", "claude",
-            ready_markers=(r"\? for shortcuts", r"^\s*❯"),
-            working_markers=(r"(esc|ctrl\+c) to interrupt",),
-            approval_markers=(r"Do you want to proceed\?",),
+            approve_keys=("1",), deny_keys=("Escape",),
+            working_markers=(r"(esc|ctrl\+c) to interrupt", r"^\s*[✶✻✽✢✳∗·*] \S.*…", r"Compacting conversation"),
+            approval_markers=(r"Do you want to proceed\?", r"^\s*❯ 1\. Yes"),
+            input_style="box", input_marker="❯",
         ),
         Profile("codex", "Codex", "codex"),
         Profile("aider", "Aider", "aider", interrupt_keys=("C-c",)),
         Profile("gemini", "Gemini", "gemini"),
-        Profile("shell", "Shell", "bash", interrupt_keys=("C-c",), ready_markers=(r"[$#%>]\s*$",)),
+        Profile(
+            "shell", "Shell", "bash", interrupt_keys=("C-c",), approve_keys=("y", "Enter"), deny_keys=("n", "Enter"),
+            ready_markers=(r"[$#%>]\s*$",), input_style="line", input_marker=r"[$#%>](?: |$)",
+        ),
     ]
 }
 FIELDS = {
-    "display_name", "command", "interrupt_keys", "submit_keys",
-    "ready_markers", "working_markers", "approval_markers",
+    "display_name", "command", "interrupt_keys", "submit_keys", "clear_input_keys", "approve_keys", "deny_keys",
+    "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker",
 }
 
 
@@ -81,10 +93,12 @@ def _from_config(name: str, spec: dict, base: Profile | None) -> Profile:
             if key.endswith("_markers"):
                 _check_patterns(where, key, value)
             values[key] = tuple(value)
-        elif not isinstance(value, str) or not value.strip():
+        elif key == "input_style" and value not in ("", "box", "line"):
+            raise ConfigError(f"{where}: input_style must be \"box\", \"line\" or \"\"")
+        elif not isinstance(value, str) or (not value.strip() and key not in ("input_style", "input_marker")):
             raise ConfigError(f"{where}: {key} must be a non-empty string")
         else:
-            values[key] = value.strip()
+            values[key] = value if key == "input_marker" else value.strip()
     if "command" in values:
         try:
             if not shlex.split(values["command"]):

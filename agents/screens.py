@@ -1,4 +1,4 @@
-"""Reading an agent's screen: a pure function of the screen text and the profile."""
+"""Reading an agent's screen: pure functions of the screen text and the profile."""
 
 from __future__ import annotations
 
@@ -8,19 +8,52 @@ from agents.models import AgentState
 from agents.profiles import Profile
 
 BOTTOM_LINES = 15  # markers higher up are old output, not the agent's present state
+RULE = re.compile(r"^\s*─{10,}\s*$")
+
+
+def _lines(screen: str) -> list[str]:
+    return [line.rstrip() for line in screen.splitlines() if line.strip()]
+
+
+def _input_box(lines: list[str], marker: str) -> list[str] | None:
+    """The lines of an input drawn between two rules near the bottom, or None."""
+    rules = [i for i, line in enumerate(lines) if RULE.match(line)][-2:]
+    if len(rules) < 2 or rules[1] - rules[0] < 2 or len(lines) - rules[1] > 4:
+        return None
+    inside = lines[rules[0] + 1:rules[1]]
+    if not inside[0].lstrip().startswith(marker):
+        return None
+    return inside
+
+
+def input_text(screen: str, profile: Profile) -> str | None:
+    """What is in the agent's input line or box now ("" when empty); None when the screen
+    shows no input (busy with a prompt, not started) or the profile cannot tell."""
+    lines = _lines(screen)
+    if not lines or not profile.input_style:
+        return None
+    if profile.input_style == "box":
+        box = _input_box(lines, profile.input_marker)
+        if box is None:
+            return None
+        first = box[0].lstrip()[len(profile.input_marker):]
+        rest = [line[2:] if line.startswith("  ") else line for line in box[1:]]
+        return "\n".join([first.lstrip(" "), *rest]).strip()
+    found = re.search(profile.input_marker + r"(?P<input>.*)$", lines[-1])
+    return found.group("input").strip() if found else None
 
 
 def classify_screen(screen: str, profile: Profile) -> str | None:
     """The state the screen shows (idle, working, waiting_approval), or None if unclear."""
-    lines = [line.rstrip() for line in screen.splitlines() if line.strip()]
+    lines = _lines(screen)
     bottom = "\n".join(lines[-BOTTOM_LINES:])
+    if any(re.search(marker, bottom, re.MULTILINE) for marker in profile.approval_markers):
+        return AgentState.WAITING_APPROVAL
+    if any(re.search(marker, bottom, re.MULTILINE) for marker in profile.working_markers):
+        return AgentState.WORKING
     last = lines[-1] if lines else ""
-    checks = [
-        (AgentState.WAITING_APPROVAL, profile.approval_markers, bottom),
-        (AgentState.WORKING, profile.working_markers, bottom),
-        (AgentState.IDLE, profile.ready_markers, last if profile.name == "shell" else bottom),
-    ]
-    for state, markers, text in checks:
-        if any(re.search(marker, text, re.MULTILINE) for marker in markers):
-            return state
+    if profile.input_style == "box" and input_text(screen, profile) is not None:
+        return AgentState.IDLE
+    if any(re.search(marker, last) for marker in profile.ready_markers):
+        return AgentState.IDLE
     return None

@@ -1,0 +1,72 @@
+"""Screen classification and input reading, on screens captured from the real programs."""
+
+from pathlib import Path
+
+import pytest
+
+from agents.models import AgentState
+from agents.profiles import BUILTIN_PROFILES
+from agents.screens import classify_screen, input_text
+
+SCREENS = Path(__file__).parent / "screens"
+CLAUDE = BUILTIN_PROFILES["claude"]
+SHELL = BUILTIN_PROFILES["shell"]
+
+
+def screen(name: str) -> str:
+    return (SCREENS / name).read_text()
+
+
+@pytest.mark.parametrize(
+    "name, state",
+    [
+        ("claude/idle.txt", AgentState.IDLE),
+        ("claude/idle_after_turn.txt", AgentState.IDLE),  # "✻ Sautéed for 5s" is done, not working
+        ("claude/idle_with_text_in_input.txt", AgentState.IDLE),
+        ("claude/idle_with_pasted_text.txt", AgentState.IDLE),
+        ("claude/working.txt", AgentState.WORKING),
+        ("claude/waiting_approval.txt", AgentState.WAITING_APPROVAL),  # old "❯" lines above must not count
+    ],
+)
+def test_claude_code_screens(name, state):
+    assert classify_screen(screen(name), CLAUDE) == state
+
+
+def test_claude_code_compacting_is_working_even_with_the_input_box_shown():
+    compacting = screen("claude/idle.txt").replace("\n\n\n───", "\n✻ Compacting conversation…\n\n───", 1)
+    assert classify_screen(compacting, CLAUDE) == AgentState.WORKING
+
+
+def test_claude_code_footer_effort_marker_is_not_a_state():
+    idle = screen("claude/idle.txt")
+    assert "● high · /effort" in idle and classify_screen(idle, CLAUDE) == AgentState.IDLE
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("claude/idle.txt", ""),
+        ("claude/idle_after_turn.txt", ""),
+        ("claude/idle_with_text_in_input.txt", "be slow"),
+        ("claude/idle_with_pasted_text.txt", "[Pasted text #1 +1000 lines]"),
+        ("claude/waiting_approval.txt", None),
+    ],
+)
+def test_claude_code_input_box(name, text):
+    assert input_text(screen(name), CLAUDE) == text
+
+
+def test_a_multi_line_claude_code_input_is_read_whole():
+    box = "─" * 40 + "\n❯ hello; world\n  second line\n" + "─" * 40 + "\n  ctrl+g to edit in Vim\n"
+    assert input_text(box, CLAUDE) == "hello; world\nsecond line"
+
+
+def test_shell_prompt_and_input():
+    assert classify_screen("root@host:~# ", SHELL) == AgentState.IDLE
+    assert input_text("root@host:~# ", SHELL) == ""
+    assert input_text("out\nroot@host:~# echo hi", SHELL) == "echo hi"
+    assert classify_screen("compiling...\n[####      ]", SHELL) is None
+
+
+def test_profiles_without_readable_input_say_so():
+    assert input_text(screen("claude/idle.txt"), BUILTIN_PROFILES["codex"]) is None
