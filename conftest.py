@@ -32,6 +32,20 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_queues():
+    """Jobs the tests enqueue go to a host name of their own, so a real worker on this
+    machine never takes them; without Redis they stay in memory, not in the data dir."""
+    from orchestrator.celery import app
+
+    real_host, real_broker = settings.TMUX_ORC.agent_host, app.conf.broker_url
+    settings.TMUX_ORC.agent_host = f"test-{secrets.token_hex(4)}"
+    if not settings.TMUX_ORC.redis_url:
+        app.conf.broker_url = "memory://"
+    yield
+    settings.TMUX_ORC.agent_host, app.conf.broker_url = real_host, real_broker
+
+
 @pytest.fixture(autouse=True)
 def quick_shell_profile(monkeypatch):
     """The shell profile as tests/orchestrator-test.toml sets it for test processes."""

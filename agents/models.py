@@ -83,6 +83,8 @@ class OperationKind(models.TextChoices):
     SPAWN = "spawn"
     RESTART = "restart"
     KILL = "kill"
+    APPROVE = "approve"
+    DENY = "deny"
 
 
 class OperationStatus(models.TextChoices):
@@ -101,6 +103,7 @@ class AgentOperation(models.Model):
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="operations")
     kind = models.CharField(max_length=10, choices=OperationKind.choices)
+    argument = models.CharField(max_length=20, blank=True, help_text="e.g. the option chosen at a prompt")
     status = models.CharField(max_length=10, choices=OperationStatus.choices, default=OperationStatus.PENDING)
     error = models.CharField(max_length=1000, blank=True)
     requested_by = models.CharField(max_length=120, blank=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,11 +22,15 @@ from agents.models import (
     Agent,
     AgentOperation,
     AgentState,
+    Message,
+    MessageKind,
+    MessageStatus,
     OperationKind,
     OperationStatus,
 )
 from agents.profiles import Profile, all_profiles, get_profile
 from agents.roles import all_agent_types, get_agent_type
+from agents.screens import classify_screen
 from agents.validation import check_briefing, check_name, check_project_path
 from orchestrator.errors import Busy, Conflict, InvalidInput
 
@@ -122,8 +127,20 @@ def agent_kill(*, agent: Agent, requested_by: str = "") -> AgentOperation:
         return _request(agent, OperationKind.KILL, requested_by)
 
 
-def _request(agent: Agent, kind: str, requested_by: str) -> AgentOperation:
-    operation = AgentOperation.objects.create(agent=agent, kind=kind, requested_by=requested_by)
+def agent_answer_prompt(*, agent: Agent, approve: bool, choice: int | None = None, requested_by: str = "") -> AgentOperation:
+    """Ask the worker to answer the permission prompt on the agent's screen: approve (with
+    the option numbered `choice`, or the profile's default) or deny."""
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} is stopped")
+    if choice is not None and not 1 <= choice <= 9:
+        raise InvalidInput("choice: must be an option number from 1 to 9")
+    kind = OperationKind.APPROVE if approve else OperationKind.DENY
+    with transaction.atomic():
+        return _request(agent, kind, requested_by, argument="" if choice is None else str(choice))
+
+
+def _request(agent: Agent, kind: str, requested_by: str, argument: str = "") -> AgentOperation:
+    operation = AgentOperation.objects.create(agent=agent, kind=kind, requested_by=requested_by, argument=argument)
     transaction.on_commit(lambda: _enqueue(operation))
     return operation
 
@@ -155,10 +172,10 @@ def operation_run(*, operation_id: int, gateway: Gateway | None = None) -> None:
     try:
         if agent.host != _local_host():
             raise InvalidInput(f"this worker runs host {_local_host()}, not {agent.host}")
-        RUNNERS[operation.kind](agent, gateway or local_gateway())
+        RUNNERS[operation.kind](agent, gateway or local_gateway(), operation.argument)
     except (TmuxError, InvalidInput) as error:
         _finish(operation, OperationStatus.FAILED, str(error))
-        if operation.kind != OperationKind.KILL:
+        if operation.kind in (OperationKind.SPAWN, OperationKind.RESTART):
             agent.set_state(AgentState.CRASHED, f"{operation.kind} failed: {error}")
     except Exception as error:
         log.exception("%s of %s failed", operation.kind, agent)
@@ -216,15 +233,22 @@ def _find_window(gateway: Gateway, agent: Agent):
 
 
 def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None:
+    """Record the new program, and queue its briefing as its first message (once)."""
     now = timezone.now()
     agent.set_state(
         AgentState.STARTING, reason,
         tmux_session_id=window.session_id, tmux_window_id=window.window_id, tmux_pane_id=window.pane_id,
         pane_pid=window.pid, started_at=now, last_activity_at=now, stopped_at=None, **fields,
     )
+    agent.messages.filter(kind=MessageKind.BRIEFING, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.FAILED, error="superseded: the agent was started again"
+    )
+    if agent.briefing:
+        Message.objects.create(agent=agent, kind=MessageKind.BRIEFING, body=agent.briefing, sender="orchestrator")
+    enqueue_delivery(agent)
 
 
-def _spawn(agent: Agent, gateway: Gateway) -> None:
+def _spawn(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     spec, _ = _window_spec(agent)
     pane = _find_window(gateway, agent)
     if pane is not None:  # created by an earlier attempt whose worker died
@@ -234,7 +258,7 @@ def _spawn(agent: Agent, gateway: Gateway) -> None:
     _started(agent, window, "program started")
 
 
-def _restart(agent: Agent, gateway: Gateway) -> None:
+def _restart(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     spec, _ = _window_spec(agent)
     pane = _find_window(gateway, agent) if agent.tmux_pane_id else None
     if pane is not None:
@@ -245,10 +269,80 @@ def _restart(agent: Agent, gateway: Gateway) -> None:
     _started(agent, window, "restarted", restart_count=agent.restart_count + 1)
 
 
-def _kill(agent: Agent, gateway: Gateway) -> None:
+def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     if agent.tmux_window_id:
         gateway.kill_window(agent.tmux_window_id)
     agent.set_state(AgentState.STOPPED, "killed", stopped_at=timezone.now())
+    agent.messages.filter(status=MessageStatus.QUEUED).update(status=MessageStatus.FAILED, error="the agent was killed")
 
 
-RUNNERS = {OperationKind.SPAWN: _spawn, OperationKind.RESTART: _restart, OperationKind.KILL: _kill}
+def _answer(agent: Agent, gateway: Gateway, keys: tuple[str, ...]) -> None:
+    profile = get_profile(agent.profile)
+    if profile is None or not agent.tmux_pane_id:
+        raise InvalidInput(f"{agent.target} has no window")
+    pane = agent.tmux_pane_id
+    on_screen = lambda: classify_screen(gateway.capture_panes([pane]).get(pane, ""), profile)  # noqa: E731
+    if on_screen() != AgentState.WAITING_APPROVAL:
+        raise InvalidInput(f"{agent.target} is not showing a permission prompt")
+    gateway.send_keys(pane, *keys)
+    deadline = time.monotonic() + 10
+    while on_screen() == AgentState.WAITING_APPROVAL:
+        if time.monotonic() > deadline:
+            raise InvalidInput(f"the permission prompt of {agent.target} is still on screen after the answer")
+        time.sleep(0.1)
+    agent.set_state(AgentState.WORKING, "permission prompt answered")
+
+
+def _approve(agent: Agent, gateway: Gateway, argument: str = "") -> None:
+    _answer(agent, gateway, (argument,) if argument else get_profile(agent.profile).approve_keys)
+
+
+def _deny(agent: Agent, gateway: Gateway, argument: str = "") -> None:
+    _answer(agent, gateway, get_profile(agent.profile).deny_keys)
+
+
+RUNNERS = {
+    OperationKind.SPAWN: _spawn, OperationKind.RESTART: _restart, OperationKind.KILL: _kill,
+    OperationKind.APPROVE: _approve, OperationKind.DENY: _deny,
+}
+
+
+# --- messages ------------------------------------------------------------------------------
+
+MAX_MESSAGE = 200_000
+
+
+def message_send(*, agent: Agent, body: str, urgent: bool = False, sender: str = "") -> Message:
+    """Queue `body` for the agent. The row is committed before anything is typed; the
+    agent's host worker delivers it when the agent is idle (at once, interrupting, if urgent)."""
+    if not body or not body.strip():
+        raise InvalidInput("message: must not be empty")
+    if len(body) > MAX_MESSAGE:
+        raise InvalidInput(f"message: at most {MAX_MESSAGE} characters (got {len(body)})")
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} is stopped; messages cannot reach it")
+    with transaction.atomic():
+        message = Message.objects.create(agent=agent, body=body, urgent=urgent, sender=sender)
+        transaction.on_commit(lambda: enqueue_delivery(agent))
+    return message
+
+
+def message_broadcast(
+    *, sessions: list[str], body: str, agent_types: list[str] | None = None, urgent: bool = False, sender: str = ""
+) -> list[Message]:
+    """Queue `body` for every live agent in `sessions` (of `agent_types`, if given)."""
+    for session in sessions:
+        check_name("sessions", session)
+    agents = Agent.objects.filter(session_name__in=sessions).exclude(state=AgentState.STOPPED)
+    if agent_types:
+        agents = agents.filter(agent_type__in=agent_types)
+    with transaction.atomic():
+        return [message_send(agent=agent, body=body, urgent=urgent, sender=sender) for agent in agents]
+
+
+def enqueue_delivery(agent: Agent) -> None:
+    from agents import jobs  # jobs imports this module
+
+    jobs.deliver_messages.apply_async(
+        args=[agent.pk], queue=jobs.host_queue(agent.host), expires=settings.TMUX_ORC.message_expiry
+    )

@@ -7,7 +7,10 @@ from datetime import datetime, timezone as dt_timezone
 from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway
-from agents.models import Agent, AgentState, LIVE_STATES
+from django.db.models import Q
+
+from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
+from agents.services import enqueue_delivery
 from agents.profiles import all_profiles
 from agents.screens import classify_screen
 
@@ -42,7 +45,19 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
             state = AgentState.WORKING if recent else AgentState.IDLE
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
         changed += _move(agent, state, "seen on screen", **fields)
+    _resume_deliveries([agent for agent, _ in alive])
     return changed
+
+
+def _resume_deliveries(agents: list[Agent]) -> None:
+    """Wake delivery for agents that can take a waiting message now: idle ones, or any
+    with an urgent message or one a worker left half-delivered."""
+    waiting = Message.objects.filter(agent__in=agents, status__in=[MessageStatus.QUEUED, MessageStatus.DELIVERING])
+    pressing = set(waiting.filter(Q(urgent=True) | Q(status=MessageStatus.DELIVERING)).values_list("agent_id", flat=True))
+    ids = set(waiting.values_list("agent_id", flat=True))
+    for agent in agents:
+        if agent.pk in ids and (agent.state == AgentState.IDLE or agent.pk in pressing):
+            enqueue_delivery(agent)
 
 
 def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reason: str) -> str:

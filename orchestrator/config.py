@@ -138,6 +138,8 @@ SETTINGS: dict[str, Setting] = {
     "operation_expiry": Setting(
         "TMUX_ORC_OPERATION_EXPIRY", ("agents", "operation_expiry"), _seconds, 600.0
     ),
+    "message_expiry": Setting("TMUX_ORC_MESSAGE_EXPIRY", ("messages", "expiry"), _seconds, 3600.0),
+    "delivery_timeout": Setting("TMUX_ORC_DELIVERY_TIMEOUT", ("messages", "delivery_timeout"), _seconds, 30.0),
 }
 # Tables that only the TOML file can hold, validated by the code that uses them.
 TABLES = {("agents", "custom_types"), ("agents", "profiles")}

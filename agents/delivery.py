@@ -1,0 +1,234 @@
+"""Delivering messages into agents' panes, in the worker of the agent's host.
+
+A message is typed at most once: every step is recorded on its row (claimed, typed,
+submitted, delivered), and a worker that takes over from one that died looks at the
+pane before doing anything again. `delivered` means the screen showed the agent took the
+text: its input no longer holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Case, F, IntegerField, Value, When
+from django.utils import timezone
+
+from agents.gateway import Gateway, TmuxError, local_gateway
+from agents.models import Agent, AgentState, Message, MessageKind, MessageStatus
+from agents.profiles import Profile, get_profile
+from agents.screens import classify_screen, input_text
+
+log = logging.getLogger(__name__)
+POLL = 0.1
+MAX_SUBMIT_PRESSES = 3
+RESUBMIT_AFTER = 2.0  # seconds the text may sit in the input before Enter is pressed again
+LEASE = timedelta(minutes=10)  # a claim this old is taken over even if its process lives
+
+
+class DeliveryFailed(Exception):
+    """The message cannot be delivered; the text says why."""
+
+
+def _me() -> str:
+    return f"{settings.TMUX_ORC.agent_host}:{os.getpid()}"
+
+
+def _claimer_alive(claimed_by: str) -> bool:
+    host, _, pid = claimed_by.rpartition(":")
+    if host != settings.TMUX_ORC.agent_host or not pid.isdigit():
+        return True  # another host's process: only the lease can tell
+    if int(pid) == os.getpid():
+        return False  # an earlier job in this very process stopped part-way
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def deliver_pending(*, agent_id: int, gateway: Gateway | None = None) -> None:
+    """Deliver the agent's waiting messages in order, while it can take them."""
+    agent = Agent.objects.filter(pk=agent_id).first()
+    if agent is None:
+        return
+    if agent.state == AgentState.STOPPED:
+        _fail_waiting(agent, "the agent was killed")
+        return
+    profile = get_profile(agent.profile)
+    if not agent.tmux_pane_id or profile is None:
+        return  # not started yet: the spawn enqueues delivery again once it has a window
+    gateway = gateway or local_gateway()
+    while (message := next_message(agent)) is not None:
+        if not _deliver(agent, message, profile, gateway):
+            return
+
+
+def next_message(agent: Agent) -> Message | None:
+    """The one in flight, else the briefing, else urgent ones, else the oldest."""
+    waiting = agent.messages.filter(status__in=[MessageStatus.QUEUED, MessageStatus.DELIVERING])
+    return waiting.annotate(
+        in_flight=Case(When(status=MessageStatus.DELIVERING, then=Value(0)), default=Value(1),
+                       output_field=IntegerField()),
+        briefing=Case(When(kind=MessageKind.BRIEFING, then=Value(0)), default=Value(1), output_field=IntegerField()),
+    ).order_by("in_flight", "briefing", "-urgent", "created_at", "id").first()
+
+
+def _fail_waiting(agent: Agent, reason: str) -> None:
+    agent.messages.filter(status__in=[MessageStatus.QUEUED, MessageStatus.DELIVERING]).update(
+        status=MessageStatus.FAILED, error=reason
+    )
+
+
+def _deliver(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> bool:
+    """Take `message` as far as it can go now; True if it reached a final status."""
+    try:
+        screen = _screen(gateway, agent)
+        state = classify_screen(screen, profile)
+        if message.status == MessageStatus.QUEUED:
+            if _expired(message):
+                return True
+            if state != AgentState.IDLE and not (message.urgent and state == AgentState.WORKING):
+                return False  # the sweep brings it back when the agent is idle
+            if not _claim(message):
+                return False
+        elif not _take_over(message):
+            return False
+        if message.urgent and state == AgentState.WORKING:
+            _interrupt(agent, message, profile, gateway)
+        _type_once(agent, message, profile, gateway)
+        _submit(agent, message, profile, gateway)
+    except (DeliveryFailed, TmuxError) as error:
+        _record(message, status=MessageStatus.FAILED, error=str(error)[:1000])
+        log.warning("message %s to %s failed: %s", message.pk, agent.target, error)
+    return True
+
+
+def _screen(gateway: Gateway, agent: Agent) -> str:
+    screen = gateway.capture_panes([agent.tmux_pane_id]).get(agent.tmux_pane_id)
+    if screen is None:
+        raise DeliveryFailed(f"the window of {agent.target} is gone")
+    return screen
+
+
+def _expired(message: Message) -> bool:
+    age = (timezone.now() - message.created_at).total_seconds()
+    if age <= settings.TMUX_ORC.message_expiry:
+        return False
+    Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.EXPIRED, error=f"not delivered within {settings.TMUX_ORC.message_expiry:.0f} s"
+    )
+    return True
+
+
+def _claim(message: Message) -> bool:
+    now = timezone.now()
+    claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.DELIVERING, claimed_at=now, claimed_by=_me(), attempts=F("attempts") + 1
+    )
+    message.refresh_from_db()
+    return bool(claimed)
+
+
+def _take_over(message: Message) -> bool:
+    """A message left `delivering` by a worker that died is continued, not restarted."""
+    if _claimer_alive(message.claimed_by) and timezone.now() - message.claimed_at < LEASE:
+        return False
+    taken = Message.objects.filter(pk=message.pk, status=MessageStatus.DELIVERING,
+                                   claimed_by=message.claimed_by).update(
+        claimed_by=_me(), claimed_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    message.refresh_from_db()
+    if taken:
+        _note(message, f"taken over from {message.claimed_by or 'a worker'} that stopped")
+    return bool(taken)
+
+
+def _record(message: Message, **fields) -> None:
+    Message.objects.filter(pk=message.pk).update(**fields)
+    for field, value in fields.items():
+        setattr(message, field, value)
+
+
+def _note(message: Message, line: str) -> None:
+    stamp = timezone.now().strftime("%H:%M:%S")
+    _record(message, delivery_log=f"{message.delivery_log}{stamp} {line}\n")
+
+
+def _wait(gateway: Gateway, agent: Agent, condition, seconds: float) -> str | None:
+    """The screen once `condition(screen)` holds, or None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        screen = _screen(gateway, agent)
+        if condition(screen):
+            return screen
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(POLL)
+
+
+def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
+    gateway.send_keys(agent.tmux_pane_id, *profile.interrupt_keys)
+    _note(message, f"urgent: pressed {' '.join(profile.interrupt_keys)} to interrupt")
+    ready = lambda s: classify_screen(s, profile) == AgentState.IDLE  # noqa: E731
+    if _wait(gateway, agent, ready, settings.TMUX_ORC.delivery_timeout) is None:
+        raise DeliveryFailed("the agent did not stop working after the interrupt")
+
+
+def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
+    if message.typed_at is not None:
+        return
+    pane = agent.tmux_pane_id
+    if profile.input_style:
+        screen = _wait(gateway, agent, lambda s: input_text(s, profile) is not None, settings.TMUX_ORC.delivery_timeout)
+        if screen is None:
+            raise DeliveryFailed("the agent's input did not appear on screen")
+        already = input_text(screen, profile)
+        if already and message.attempts > 1:
+            # The worker that died had typed it: typing again would double it.
+            _record(message, typed_at=timezone.now())
+            _note(message, "text found in the input from the interrupted attempt; not typed again")
+            return
+        if already:
+            gateway.send_keys(pane, *profile.clear_input_keys)
+            _note(message, f"cleared text left in the input: {already[:80]!r}")
+            if _wait(gateway, agent, lambda s: input_text(s, profile) == "", 5) is None:
+                raise DeliveryFailed("the agent's input could not be cleared")
+    gateway.type_text(pane, message.body)
+    _record(message, typed_at=timezone.now())
+
+
+def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
+    """Press Enter until the input no longer holds the text (a bounded number of times)."""
+    pane = agent.tmux_pane_id
+    before = _screen(gateway, agent)
+    if profile.input_style and message.submitted_at is None:
+        if _wait(gateway, agent, lambda s: bool(input_text(s, profile)), 5) is None:
+            raise DeliveryFailed("the typed text did not show in the agent's input")
+    if message.submitted_at is not None and _taken(before, before, profile):
+        return _delivered(message, "was already submitted by the interrupted attempt")
+    while message.submit_presses < MAX_SUBMIT_PRESSES:
+        gateway.send_keys(pane, *profile.submit_keys)
+        _record(message, submit_presses=message.submit_presses + 1,
+                submitted_at=message.submitted_at or timezone.now())
+        if _wait(gateway, agent, lambda s: _taken(s, before, profile), RESUBMIT_AFTER) is not None:
+            return _delivered(message)
+        _note(message, f"text still in the input {RESUBMIT_AFTER:.0f} s after Enter; pressing it again")
+    raise DeliveryFailed(f"the text stayed in the agent's input after {MAX_SUBMIT_PRESSES} presses of Enter")
+
+
+def _taken(screen: str, before: str, profile: Profile) -> bool:
+    if profile.input_style:
+        return not input_text(screen, profile)
+    return screen != before  # the program's input cannot be read: the screen must react
+
+
+def _delivered(message: Message, note: str = "") -> None:
+    if note:
+        _note(message, note)
+    _record(message, status=MessageStatus.DELIVERED, delivered_at=timezone.now(), error="")
