@@ -7,7 +7,7 @@ import time
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
-from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, OperationStatus
+from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, OperationStatus
 from agents.validation import parse_target
 from orchestrator.errors import NotFound
 
@@ -93,3 +93,25 @@ def operation_detail(operation: AgentOperation) -> str:
     if operation.status == OperationStatus.RUNNING:
         return f"{what} not finished: still running on host {agent.host}"
     return f"{what} {operation.status}: {operation.error}"
+
+
+def message_get(*, message_id: int) -> Message:
+    message = Message.objects.select_related("agent").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound(f"no message {message_id}")
+    return message
+
+
+def message_wait(*, message: Message, timeout: float) -> Message:
+    """The message once final (delivered, failed, expired), or as it is after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not message.is_final and time.monotonic() < deadline:
+        time.sleep(0.1)
+        message.refresh_from_db()
+    return message
+
+
+def message_history(*, agent: Agent, limit: int = 50) -> list[Message]:
+    """The agent's last `limit` messages, oldest first, with what it answered."""
+    latest = agent.messages.select_related("agent").order_by("-created_at", "-id")[:limit]
+    return list(reversed(latest))

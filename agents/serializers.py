@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from agents.models import Agent, AgentOperation
+from agents.models import Agent, AgentOperation, Message
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
 from django.core.validators import RegexValidator
@@ -90,3 +90,47 @@ class AgentStatusSerializer(serializers.Serializer):
     restart_count = serializers.IntegerField()
     health_score = serializers.IntegerField(help_text="0-100, from the state: see the README.")
     activity_summary = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+MAX_WAIT = 300
+
+
+class WaitQuerySerializer(StrictSerializer):
+    wait = serializers.FloatField(
+        required=False, default=0, min_value=0, max_value=MAX_WAIT,
+        help_text=f"Seconds (up to {MAX_WAIT}) to wait for the message to be delivered, fail or expire.",
+    )
+
+
+class SendSerializer(StrictSerializer):
+    target = StrictCharField(max_length=129, validators=[TARGET], help_text="session:window")
+    message = StrictCharField(max_length=200_000, trim_whitespace=False)
+    urgent = StrictBooleanField(required=False, default=False, help_text="Interrupt a working agent to deliver it now.")
+
+
+class BroadcastSerializer(StrictSerializer):
+    sessions = serializers.ListField(child=StrictCharField(max_length=64, validators=[TMUX_NAME]), min_length=1)
+    message = StrictCharField(max_length=200_000, trim_whitespace=False)
+    agent_types_only = serializers.ListField(child=StrictCharField(max_length=40), required=False, default=list)
+    urgent = StrictBooleanField(required=False, default=False)
+
+
+class AnswerSerializer(TargetSerializer):
+    choice = serializers.IntegerField(required=False, min_value=1, max_value=9,
+                                      help_text="The option number to pick (approve only); default: the first.")
+
+
+class HistoryQuerySerializer(StrictSerializer):
+    target = StrictCharField(max_length=129, validators=[TARGET], help_text="session:window")
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    target = serializers.CharField(source="agent.target")
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "target", "kind", "sender", "body", "urgent", "status", "attempts", "submit_presses", "error",
+            "delivery_log", "created_at", "typed_at", "submitted_at", "delivered_at", "reply", "replied_at",
+        ]

@@ -1,6 +1,6 @@
 """The agents API: validate, call one service or selector, render."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,6 +10,12 @@ from agents.models import AgentOperation, OperationStatus
 from agents.roles import wait_timeout
 from agents.serializers import (
     AgentSerializer,
+    AnswerSerializer,
+    BroadcastSerializer,
+    HistoryQuerySerializer,
+    MessageSerializer,
+    SendSerializer,
+    WaitQuerySerializer,
     AgentStatusSerializer,
     ListQuerySerializer,
     OperationResultSerializer,
@@ -114,3 +120,81 @@ class AgentViewSet(viewsets.ViewSet):
         """Remove the agent's window; the agent ends `stopped`."""
         agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
         return operation_response(services.agent_kill(agent=agent, requested_by=str(request.user)))
+
+
+def _answer(request, approve: bool):
+    data = validated(AnswerSerializer, request.data)
+    agent = selectors.agent_get(target=data["target"])
+    operation = services.agent_answer_prompt(agent=agent, approve=approve, choice=data.get("choice"),
+                                             requested_by=str(request.user))
+    return operation_response(operation)
+
+
+class ApprovalViewSet(viewsets.ViewSet):
+    """Answers to an agent's permission prompt ("Do you want to proceed?")."""
+
+    @extend_schema(operation_id="agents_approve", summary="Approve a permission prompt",
+                   request=AnswerSerializer, responses=OPERATION_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def approve(self, request):
+        """Pick `choice` (default: the profile's "yes") at the prompt on the agent's screen."""
+        return _answer(request, approve=True)
+
+    @extend_schema(operation_id="agents_deny", summary="Deny a permission prompt",
+                   request=AnswerSerializer, responses=OPERATION_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def deny(self, request):
+        """Refuse the request on the agent's screen."""
+        return _answer(request, approve=False)
+
+
+MESSAGE_RESPONSES = {
+    201: OpenApiResponse(MessageSerializer, description="Queued (or, with `wait`, as far as it got)."),
+    404: OpenApiResponse(description="No agent at that target."),
+    409: OpenApiResponse(description="The agent is stopped."),
+}
+
+
+class MessageViewSet(viewsets.ViewSet):
+    lookup_value_regex = r"[0-9]{1,18}"
+    @extend_schema(operation_id="messages_send", summary="Send a message to an agent",
+                   request=SendSerializer, parameters=[WaitQuerySerializer], responses=MESSAGE_RESPONSES)
+    @action(detail=False, methods=["post"])
+    def send(self, request):
+        """Queue a message; it is typed when the agent is idle (urgent: at once, interrupting it)."""
+        wait = validated(WaitQuerySerializer, request.query_params)["wait"]
+        data = validated(SendSerializer, request.data)
+        agent = selectors.agent_get(target=data["target"])
+        message = services.message_send(agent=agent, body=data["message"], urgent=data["urgent"],
+                                        sender=str(request.user))
+        message = selectors.message_wait(message=message, timeout=wait)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="messages_broadcast", summary="Send a message to many agents",
+                   request=BroadcastSerializer, responses={201: MessageSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def broadcast(self, request):
+        """Queue the message for every live agent of `sessions` (only `agent_types_only`, if given)."""
+        data = validated(BroadcastSerializer, request.data)
+        messages = services.message_broadcast(sessions=data["sessions"], body=data["message"],
+                                              agent_types=data["agent_types_only"], urgent=data["urgent"],
+                                              sender=str(request.user))
+        return Response(MessageSerializer(messages, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="messages_history", summary="An agent's conversation",
+                   parameters=[HistoryQuerySerializer], responses=MessageSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def history(self, request):
+        """The agent's messages, oldest first, each with what the agent answered."""
+        query = validated(HistoryQuerySerializer, request.query_params)
+        agent = selectors.agent_get(target=query["target"])
+        return Response(MessageSerializer(selectors.message_history(agent=agent, limit=query["limit"]), many=True).data)
+
+    @extend_schema(operation_id="messages_status", summary="A message's status",
+                   parameters=[WaitQuerySerializer, OpenApiParameter("id", int, OpenApiParameter.PATH)],
+                   responses={200: MessageSerializer, 404: OpenApiResponse(description="No such message.")})
+    def retrieve(self, request, pk=None):
+        """The message's status; with `wait`, once it is final or the wait is over."""
+        wait = validated(WaitQuerySerializer, request.query_params)["wait"]
+        message = selectors.message_wait(message=selectors.message_get(message_id=int(pk)), timeout=wait)
+        return Response(MessageSerializer(message).data)

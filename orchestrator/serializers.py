@@ -11,9 +11,15 @@ class StrictCharField(serializers.CharField):
             kwargs.setdefault("min_length", 1)  # so the schema says what "not blank" means
         super().__init__(**kwargs)
 
+    default_error_messages = {"encoding": "must be valid Unicode text (no lone surrogates)"}
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("encoding")
         return super().to_internal_value(data)
 
 

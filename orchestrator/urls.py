@@ -3,13 +3,15 @@ from django.contrib import admin
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from agents.views import AgentViewSet
+from agents.views import AgentViewSet, ApprovalViewSet, MessageViewSet
 from monitoring.views import HealthView
 from orchestrator.docs import RedocView, SchemaView, SwaggerView
 from orchestrator.metrics import metrics_view
 
 router = SimpleRouter(trailing_slash=False)
 router.register("agents", AgentViewSet, basename="agents")
+router.register("agents", ApprovalViewSet, basename="approvals")
+router.register("messages", MessageViewSet, basename="messages")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -9,7 +9,9 @@ pytestmark = pytest.mark.django_db
 ENVELOPE = {"success", "data", "error_message", "timestamp"}
 PROTECTED = [
     ("post", "/agents/spawn"), ("get", "/agents/status"), ("get", "/agents/list"),
-    ("post", "/agents/restart"), ("post", "/agents/kill"), ("get", "/openapi.json"),
+    ("post", "/agents/restart"), ("post", "/agents/kill"), ("post", "/agents/approve"), ("post", "/agents/deny"),
+    ("post", "/messages/send"), ("post", "/messages/broadcast"), ("get", "/messages/history"), ("get", "/messages/1"),
+    ("get", "/openapi.json"),
     ("get", "/docs"), ("get", "/redoc"), ("get", "/metrics"),
 ]
 
