@@ -21,6 +21,7 @@ from agents.gateway import Gateway, TmuxError, local_gateway
 from agents.models import Agent, AgentState, Message, MessageKind, MessageStatus
 from agents.profiles import Profile, get_profile
 from agents.screens import classify_screen, input_text
+from agents.services import agent_pane
 
 log = logging.getLogger(__name__)
 POLL = 0.1
@@ -88,18 +89,22 @@ def _fail_waiting(agent: Agent, reason: str) -> None:
 def _deliver(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> bool:
     """Take `message` as far as it can go now; True if it reached a final status."""
     try:
+        if agent_pane(gateway, agent) is None:
+            raise DeliveryFailed(f"the window of {agent.target} is gone")
         screen = _screen(gateway, agent)
         state = classify_screen(screen, profile)
+        busy = state != AgentState.IDLE
         if message.status == MessageStatus.QUEUED:
             if _expired(message):
                 return True
-            if state != AgentState.IDLE and not (message.urgent and state == AgentState.WORKING):
+            # A permission prompt waits for its answer, even for urgent messages.
+            if busy and not (message.urgent and state != AgentState.WAITING_APPROVAL):
                 return False  # the sweep brings it back when the agent is idle
             if not _claim(message):
                 return False
         elif not _take_over(message):
             return False
-        if message.urgent and state == AgentState.WORKING:
+        if message.urgent and busy and message.typed_at is None:
             _interrupt(agent, message, profile, gateway)
         _type_once(agent, message, profile, gateway)
         _submit(agent, message, profile, gateway)

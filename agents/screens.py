@@ -53,7 +53,9 @@ def classify_screen(screen: str, profile: Profile) -> str | None:
         return AgentState.WORKING
     last = lines[-1] if lines else ""
     if profile.input_style == "box" and input_text(screen, profile) is not None:
-        return AgentState.IDLE
+        return AgentState.IDLE  # its input box is drawn, waiting (perhaps with text in it)
+    if profile.input_style == "line" and input_text(screen, profile) == "":
+        return AgentState.IDLE  # a bare prompt; text after it may be a command still running
     if any(re.search(marker, last) for marker in profile.ready_markers):
         return AgentState.IDLE
     return None

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agents.gateway import CreatedWindow, Gateway, TmuxError, WindowSpec, local_gateway, shell_command
+from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway, shell_command
 from agents.models import (
     Agent,
     AgentOperation,
@@ -223,8 +223,11 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
     return spec, profile
 
 
-def _find_window(gateway: Gateway, agent: Agent):
-    """The agent's pane if tmux still has it: by id, or by name after a lost claim."""
+def agent_pane(gateway: Gateway, agent: Agent) -> PaneInfo | None:
+    """The agent's pane if tmux still has it: by id, or by name after a lost claim.
+
+    The id alone is not enough: a tmux server that restarted hands out `%0` again.
+    """
     for pane in gateway.list_panes():
         in_its_window = (pane.session_name, pane.window_name) == (agent.session_name, agent.name)
         if in_its_window and (pane.pane_id == agent.tmux_pane_id or not agent.tmux_pane_id):
@@ -250,7 +253,7 @@ def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None
 
 def _spawn(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     spec, _ = _window_spec(agent)
-    pane = _find_window(gateway, agent)
+    pane = agent_pane(gateway, agent)
     if pane is not None:  # created by an earlier attempt whose worker died
         window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pane.pid or 0)
     else:
@@ -260,7 +263,7 @@ def _spawn(agent: Agent, gateway: Gateway, argument: str = "") -> None:
 
 def _restart(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     spec, _ = _window_spec(agent)
-    pane = _find_window(gateway, agent) if agent.tmux_pane_id else None
+    pane = agent_pane(gateway, agent) if agent.tmux_pane_id else None
     if pane is not None:
         pid = gateway.respawn(pane.pane_id, command=spec.command, cwd=spec.cwd, env=spec.env)
         window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pid)
@@ -278,7 +281,7 @@ def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
 
 def _answer(agent: Agent, gateway: Gateway, keys: tuple[str, ...]) -> None:
     profile = get_profile(agent.profile)
-    if profile is None or not agent.tmux_pane_id:
+    if profile is None or not agent.tmux_pane_id or agent_pane(gateway, agent) is None:
         raise InvalidInput(f"{agent.target} has no window")
     pane = agent.tmux_pane_id
     on_screen = lambda: classify_screen(gateway.capture_panes([pane]).get(pane, ""), profile)  # noqa: E731
