@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from agents import services
-from agents.models import Agent, AgentOperation
+from agents.models import Agent, AgentOperation, Message
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
 from orchestrator.errors import OrchestratorError
@@ -38,6 +38,22 @@ class SpawnForm(forms.Form):
             self.add_error(None, message)
 
 
+class SendMessageForm(forms.Form):
+    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "cols": 80}), strip=False)
+    urgent = forms.BooleanField(required=False, help_text="Interrupt a working agent to deliver it now.")
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ["created_at", "kind", "sender", "body", "urgent", "status", "error", "delivered_at", "reply"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    ordering = ["-created_at"]
+    verbose_name_plural = "history (messages and replies)"
+
+
 class OperationInline(admin.TabularInline):
     model = AgentOperation
     fields = ["kind", "status", "error", "requested_by", "created_at", "finished_at"]
@@ -53,8 +69,8 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ["state", "agent_type", "profile", "host", "team"]
     search_fields = ["name", "session_name", "project_path", "briefing"]
     readonly_fields = [f.name for f in Agent._meta.fields]
-    inlines = [OperationInline]
-    actions = ["restart", "kill"]
+    inlines = [MessageInline, OperationInline]
+    actions = ["send_message", "approve", "deny", "restart", "kill"]
 
     def get_search_results(self, request, queryset, search_term):
         session, sep, window = search_term.strip().partition(":")
@@ -100,6 +116,34 @@ class AgentAdmin(admin.ModelAdmin):
         if done:
             messages.success(request, f"{verb} requested for {done} agent(s).")
 
+    @admin.action(description="Send a message to selected agents", permissions=["lifecycle"])
+    def send_message(self, request, queryset):
+        form = SendMessageForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            sent = 0
+            for agent in queryset:
+                try:
+                    services.message_send(agent=agent, body=form.cleaned_data["message"],
+                                          urgent=form.cleaned_data["urgent"], sender=f"admin:{request.user}")
+                    sent += 1
+                except OrchestratorError as error:
+                    messages.error(request, f"Not sent: {error.message}")
+            if sent:
+                messages.success(request, f"Message queued for {sent} agent(s); see each agent's history.")
+            return None
+        context = {**self.admin_site.each_context(request), "title": "Send a message", "form": form,
+                   "agents": queryset, "opts": self.model._meta,
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+        return TemplateResponse(request, "admin/agents/agent/send_message.html", context)
+
+    @admin.action(description="Approve the permission prompt of selected agents", permissions=["lifecycle"])
+    def approve(self, request, queryset):
+        self._each(request, queryset, lambda **kw: services.agent_answer_prompt(approve=True, **kw), "Approval")
+
+    @admin.action(description="Deny the permission prompt of selected agents", permissions=["lifecycle"])
+    def deny(self, request, queryset):
+        self._each(request, queryset, lambda **kw: services.agent_answer_prompt(approve=False, **kw), "Denial")
+
     @admin.action(description="Restart selected agents", permissions=["lifecycle"])
     def restart(self, request, queryset):
         self._each(request, queryset, services.agent_restart, "Restart")
@@ -107,3 +151,22 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.action(description="Kill selected agents", permissions=["lifecycle"])
     def kill(self, request, queryset):
         self._each(request, queryset, services.agent_kill, "Kill")
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Every message, read-only: what was sent, how its delivery went, what came back."""
+
+    list_display = ["id", "agent", "kind", "sender", "urgent", "status", "created_at", "delivered_at"]
+    list_filter = ["status", "kind", "urgent"]
+    search_fields = ["body", "reply", "sender", "agent__session_name", "agent__name"]
+    readonly_fields = [f.name for f in Message._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

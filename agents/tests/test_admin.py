@@ -256,3 +256,23 @@ def test_searching_for_a_target_finds_that_agent(admin_client):
     make_agent(session_name="demo", name="Shell-developer")
     response = admin_client.get(reverse(CHANGELIST), {"q": "demo:Shell-qa"})
     assert [a.target for a in response.context["cl"].result_list] == ["demo:Shell-qa"]
+
+
+@pytest.mark.django_db
+def test_send_message_action_asks_for_the_text_then_queues_it(admin_client):
+    from agents.models import Message
+
+    agent = make_agent()
+    form_page = action(admin_client, "send_message", agent)
+    assert form_page.status_code == 200 and "Send a message" in form_page.content.decode()
+    assert not Message.objects.exists()
+
+    data = {"action": "send_message", "_selected_action": [agent.pk], "apply": "1",
+            "message": "  keep my spaces;\n", "urgent": "on"}
+    done = admin_client.post(reverse(CHANGELIST), data, follow=True)
+
+    message = Message.objects.get()
+    assert message.body == "  keep my spaces;\n" and message.urgent and message.sender.startswith("admin:")
+    assert "Message queued for 1 agent(s)" in " ".join(messages_of(done))
+    detail = admin_client.get(reverse("admin:agents_agent_change", args=[agent.pk])).content.decode()
+    assert "keep my spaces;" in detail  # the history, on the agent's page

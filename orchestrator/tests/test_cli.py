@@ -260,3 +260,31 @@ def test_status_json_reports_the_database_and_agents_by_state():
     assert data["checks"]["database"] == "ok"
     assert data["agents_by_state"] == {state.value: 0 for state in AgentState} | {"idle": 2, "crashed": 1}
     assert data["hosts"] == {"test-host": 3}
+
+
+@lifecycle
+def test_agent_send_and_history(eager_jobs, gateway, project_dir, monkeypatch):
+    from monitoring.services import host_sweep
+    from django.conf import settings
+    from conftest import wait_for
+
+    agent = spawn(project_dir)
+    pane_id = agent.tmux_pane_id
+    wait_for(lambda: gateway.capture_panes([pane_id])[pane_id].rstrip().endswith(("$", "#")), message="a prompt")
+    host_sweep(host=settings.TMUX_ORC.agent_host)
+
+    output = run("agent", "send", TARGET, "echo from-cli >> cli.txt", "--wait", "20")
+
+    assert "delivered" in output
+    wait_for(lambda: (Path(project_dir) / "cli.txt").exists(), message="the command to run")
+    assert (Path(project_dir) / "cli.txt").read_text() == "from-cli\n"
+    history = run("agent", "history", TARGET)
+    assert "echo from-cli >> cli.txt" in history and "(delivered)" in history
+    as_json = json.loads(run("agent", "history", TARGET, "--json"))
+    assert [m["kind"] for m in as_json] == ["briefing", "message"]
+
+
+@pytest.mark.django_db
+def test_agent_send_to_an_unknown_target_is_a_clear_error():
+    with pytest.raises(CommandError, match="no agent at nobody:here"):
+        run("agent", "send", "nobody:here", "hi")

@@ -1,13 +1,15 @@
 """tmux-orc agent spawn|list|status|restart|kill: the same services as the API."""
 
 import os
+import sys
+import textwrap
 
 from django.core.management.base import CommandError
 
 from agents import selectors, services
-from agents.models import OperationStatus
+from agents.models import MessageStatus, OperationStatus
 from agents.roles import wait_timeout
-from agents.serializers import AgentSerializer, OperationResultSerializer
+from agents.serializers import AgentSerializer, MessageSerializer, OperationResultSerializer
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.output import fields, table
 
@@ -15,8 +17,12 @@ LIST_COLUMNS = ["target", "state", "agent_type", "profile", "host", "tmux_pane_i
 STILL_PENDING = 3  # exit code: asked, but not confirmed within the wait
 
 
+def _indent(text: str) -> str:
+    return textwrap.indent(text, "    ")
+
+
 class Command(OrchestratorCommand):
-    help = "Spawn, list, inspect, restart and kill agents."
+    help = "Spawn, list, inspect, restart and kill agents; send them messages; answer their prompts."
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -33,8 +39,20 @@ class Command(OrchestratorCommand):
         status = actions.add_parser("status", help="one agent's state and health")
         status.add_argument("target", help="session:window")
         status.add_argument("--activity", action="store_true", help="include recent activity")
-        for name, text in [("restart", "restart the agent's program"), ("kill", "remove the agent's window")]:
+        for name, text in [("restart", "restart the agent's program"), ("kill", "remove the agent's window"),
+                           ("deny", "refuse the permission prompt on the agent's screen")]:
             actions.add_parser(name, help=text).add_argument("target", help="session:window")
+        approve = actions.add_parser("approve", help="approve the permission prompt on the agent's screen")
+        approve.add_argument("target", help="session:window")
+        approve.add_argument("--choice", type=int, help="the option number to pick (default: the first)")
+        send = actions.add_parser("send", help="send a message (typed when the agent is idle)")
+        send.add_argument("target", help="session:window")
+        send.add_argument("text", help="the message; use - to read it from standard input")
+        send.add_argument("--urgent", action="store_true", help="interrupt the agent to deliver it now")
+        send.add_argument("--wait", type=float, default=30, help="seconds to wait for delivery (default 30)")
+        history = actions.add_parser("history", help="the agent's messages and what it answered")
+        history.add_argument("target", help="session:window")
+        history.add_argument("--limit", type=int, default=20)
         for sub in actions.choices.values():
             super().add_arguments(sub)
 
@@ -56,6 +74,40 @@ class Command(OrchestratorCommand):
     def do_kill(self, options):
         agent = selectors.agent_get(target=options["target"])
         self._outcome(options, services.agent_kill(agent=agent, requested_by="cli"))
+
+    def do_approve(self, options):
+        agent = selectors.agent_get(target=options["target"])
+        self._outcome(options, services.agent_answer_prompt(agent=agent, approve=True, choice=options["choice"],
+                                                            requested_by="cli"))
+
+    def do_deny(self, options):
+        agent = selectors.agent_get(target=options["target"])
+        self._outcome(options, services.agent_answer_prompt(agent=agent, approve=False, requested_by="cli"))
+
+    def do_send(self, options):
+        text = sys.stdin.read() if options["text"] == "-" else options["text"]
+        agent = selectors.agent_get(target=options["target"])
+        message = services.message_send(agent=agent, body=text, urgent=options["urgent"], sender="cli")
+        message = selectors.message_wait(message=message, timeout=max(0.0, options["wait"]))
+        data = MessageSerializer(message).data
+        self.emit(options, data, f"message {message.pk} to {agent.target}: {message.status}"
+                  + (f" ({message.error})" if message.error else ""))
+        if message.status in (MessageStatus.FAILED, MessageStatus.EXPIRED):
+            raise CommandError(message.error or message.status)
+        if message.status != MessageStatus.DELIVERED:
+            raise CommandError("not delivered yet; it stays queued", returncode=STILL_PENDING)
+
+    def do_history(self, options):
+        agent = selectors.agent_get(target=options["target"])
+        messages = selectors.message_history(agent=agent, limit=options["limit"])
+        data = MessageSerializer(messages, many=True).data
+        blocks = []
+        for m in messages:
+            when = f"{m.created_at:%Y-%m-%d %H:%M:%S}"
+            blocks.append(f"[{when}] {m.kind} from {m.sender or '-'} ({m.status}):\n{_indent(m.body)}")
+            if m.reply:
+                blocks.append(f"  answered:\n{_indent(m.reply)}")
+        self.emit(options, data, "\n".join(blocks) if blocks else "no messages")
 
     def do_list(self, options):
         agents = selectors.agent_list(include_stopped=options["all"], session_name=options["session"])
