@@ -35,6 +35,7 @@ class Profile:
     # the last line, as a shell prompt). Empty: the input cannot be read.
     input_style: str = ""
     input_marker: str = ""
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for the program, e.g. an API key
 
     @property
     def argv(self) -> list[str]:
@@ -66,7 +67,7 @@ BUILTIN_PROFILES = {
 }
 FIELDS = {
     "display_name", "command", "interrupt_keys", "submit_keys", "clear_input_keys", "approve_keys", "deny_keys",
-    "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker",
+    "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker", "env",
 }
 
 
@@ -87,7 +88,14 @@ def _from_config(name: str, spec: dict, base: Profile | None) -> Profile:
         raise ConfigError(f"{where}: a new profile needs a command")
     values = {}
     for key, value in spec.items():
-        if key.endswith(("_keys", "_markers")):
+        if key == "env":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) and isinstance(v, str)
+                for k, v in value.items()
+            ):
+                raise ConfigError(f"{where}: env must be a table of NAME = \"value\" strings")
+            values[key] = tuple(sorted(value.items()))
+        elif key.endswith(("_keys", "_markers")):
             if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
                 raise ConfigError(f"{where}: {key} must be a list of strings")
             if key.endswith("_markers"):

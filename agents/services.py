@@ -218,7 +218,7 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
         raise InvalidInput(f"{profile.program!r} (profile {profile.name}) is not installed on host {agent.host}")
     if not os.path.isdir(agent.project_path):
         raise InvalidInput(f"project_path {agent.project_path!r} does not exist on host {agent.host}")
-    env = {"TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target}
+    env = {**dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target}
     spec = WindowSpec(agent.session_name, agent.name, shell_command(profile.argv), agent.project_path, env)
     return spec, profile
 

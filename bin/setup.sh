@@ -24,6 +24,19 @@ find_python() {
   exit 1
 }
 
+# The real agent programs the tests run (tests/claude: Claude Code from npm).
+setup_test_agents() {
+  local dir=tests/claude
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: the tests against the real Claude Code will be skipped." >&2
+    return 0
+  fi
+  if [ ! -x "$dir/node_modules/.bin/claude" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.installed" ]; then
+    echo "Installing the agent programs for the tests (npm, $dir) ..." >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules/.installed"
+  fi
+}
+
 setup_venv() {
   local requirements=$1 venv=${TMUX_ORC_VENV:-.venv}
   if [ ! -x "$venv/bin/python" ]; then

@@ -45,18 +45,20 @@ class AnthropicStub:
         with self.lock:
             return [r for r in self.requests if r.get("tools")]
 
-    def user_texts(self) -> list[str]:
-        """The text of each user message Claude Code submitted, in order, each once."""
-        seen: list[str] = []
+    def submitted(self) -> list[str]:
+        """What the user submitted, in order: the new user text that opened each turn.
+        A message submitted twice opens two turns, so it is here twice."""
+        texts = []
         for request in self.turns():
-            for message in request.get("messages", []):
-                if message.get("role") != "user" or isinstance(message.get("content"), str):
-                    continue
-                for block in message["content"]:
-                    text = block.get("text", "") if block.get("type") == "text" else ""
-                    if text and not text.startswith("<system-reminder>") and text not in seen:
-                        seen.append(text)
-        return seen
+            messages = [m for m in request.get("messages", []) if m.get("role") == "user"]
+            content = messages[-1].get("content", []) if messages else []
+            if isinstance(content, str):
+                content = [{"type": "text", "text": content}]
+            for block in content:
+                text = block.get("text", "") if block.get("type") == "text" else ""
+                if text and not text.startswith(("<system-reminder>", "[Request interrupted")):
+                    texts.append(text)
+        return texts
 
     # -- serving --------------------------------------------------------------------------
     def start(self) -> str:
