@@ -3,6 +3,8 @@ on the user's default server, and that server is killed when the test ends."""
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import sys
 import time
@@ -16,6 +18,8 @@ from agents.gateway import Gateway
 ROOT = Path(__file__).resolve().parent
 RECORDER = ROOT / "tests" / "programs" / "recorder.py"
 TEST_CONFIG = ROOT / "tests" / "orchestrator-test.toml"
+CLAUDE = ROOT / "tests" / "claude" / "node_modules" / ".bin" / "claude"
+CLAUDE_API_KEY = "sk-ant-api03-test-only-" + "0123456789abcdefghij"
 
 
 def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition", describe=None):
@@ -120,3 +124,56 @@ def project_dir(tmp_path) -> str:
     path = tmp_path / "project"
     path.mkdir()
     return str(path)
+
+
+@pytest.fixture
+def worker(tmux_socket, tmp_path, monkeypatch):
+    """A real Celery worker on Redis for this test's own host queue, with the profiles
+    this test has set (list this fixture after any that change them)."""
+    from tests.support import Worker, toml_profiles
+
+    if not settings.TMUX_ORC.redis_url:
+        if os.environ.get("CI"):
+            pytest.fail("REDIS_URL must be set in CI: the end-to-end tests need real Redis")
+        pytest.skip("set REDIS_URL to run the end-to-end tests through a real worker")
+    host = f"e2e-{secrets.token_hex(4)}"  # its own queue: no other worker can take the jobs
+    monkeypatch.setattr(settings.TMUX_ORC, "agent_host", host)
+    config = tmp_path / "worker.toml"
+    config.write_text(toml_profiles(settings.TMUX_ORC.profiles))
+    process = Worker(host, tmux_socket, str(config), str(ROOT))
+    process.start(wait_for)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def stub():
+    """The local Anthropic Messages API stub; see tests/anthropic_stub.py."""
+    from tests.anthropic_stub import AnthropicStub
+
+    server = AnthropicStub()
+    server.url = server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def claude_profile(stub, tmp_path, project_dir, monkeypatch):
+    """The claude profile, pointed at the installed Claude Code, the stub, and a home
+    directory where onboarding is done and the project is trusted."""
+    if not CLAUDE.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Claude Code is not installed (bin/test installs it with npm)")
+        pytest.skip("Claude Code is not installed: run bin/test, which installs it with npm")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True,
+        "customApiKeyResponses": {"approved": [CLAUDE_API_KEY[-20:]], "rejected": []},
+        "projects": {project_dir: {"hasTrustDialogAccepted": True}},
+    }))
+    env = {"HOME": str(home), "ANTHROPIC_API_KEY": CLAUDE_API_KEY, "ANTHROPIC_BASE_URL": stub.url,
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
+    profiles = {**settings.TMUX_ORC.profiles, "claude": {"command": str(CLAUDE), "env": env}}
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", profiles)
+    return "claude"

@@ -3,45 +3,14 @@ asks, the worker on the agent's host queue acts on a real (private) tmux server.
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 from django.conf import settings
 
 from agents.models import OperationStatus
-from conftest import ROOT, TEST_CONFIG, wait_for
-from tests.support import Output, stop, database_url_of_tests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker(tmux_socket, monkeypatch):
-    if not settings.TMUX_ORC.redis_url:
-        if os.environ.get("CI"):
-            pytest.fail("REDIS_URL must be set in CI: the end-to-end tests need real Redis")
-        pytest.skip("set REDIS_URL to run the end-to-end tests through a real worker")
-    host = f"e2e-{secrets.token_hex(4)}"  # its own queue: no other worker can take the jobs
-    monkeypatch.setattr(settings.TMUX_ORC, "agent_host", host)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_of_tests(),
-        "TMUX_ORC_AGENT_HOST": host,
-        "TMUX_ORC_TMUX_SOCKET": tmux_socket,
-        "TMUX_ORC_CONFIG": str(TEST_CONFIG),
-    }
-    command = [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "--queues", f"host.{host}",
-               "--hostname", f"{host}@test", "--concurrency", "2", "--loglevel", "info"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    output = Output(process)
-    wait_for(lambda: "ready." in output.text or process.poll() is not None, timeout=60, message="the worker")
-    assert process.poll() is None, output.text
-    yield output
-    stop(process)
 
 
 def test_spawn_restart_kill_go_through_the_worker(api, worker, gateway, project_dir):
@@ -77,3 +46,45 @@ def test_without_a_worker_for_the_host_the_api_says_so(api, tmux_socket, project
     data = response.json()["data"]
     assert data["operation"]["status"] == "pending" and data["state"] == "starting"
     assert "no worker for host nobody-" in data["detail"]
+
+
+KILL_POINTS = {
+    "claimed": lambda m: m.status != "queued",
+    "typed": lambda m: m.typed_at is not None,
+}
+
+
+@pytest.mark.parametrize("kill_when", list(KILL_POINTS))
+def test_a_worker_killed_mid_delivery_loses_nothing_and_types_nothing_twice(
+    kill_when, claude_profile, stub, worker, api, gateway, project_dir
+):
+    from agents.models import Agent, AgentState, Message, MessageStatus
+    from monitoring.services import host_sweep
+    from conftest import wait_for
+
+    def sweep_until(condition, message, timeout=60):
+        def check():
+            host_sweep(host=settings.TMUX_ORC.agent_host)  # also hands waiting deliveries to the worker
+            return condition()
+        return wait_for(check, timeout=timeout, interval=0.2, message=message, describe=lambda: worker.text[-3000:])
+
+    payload = {"session_name": "fault", "agent_type": "qa", "project_path": project_dir, "profile": claude_profile}
+    agent = Agent.objects.get(pk=api.post("/agents/spawn", payload, format="json").json()["data"]["id"])
+    sweep_until(lambda: not agent.messages.exclude(status=MessageStatus.DELIVERED).exists()
+                and Agent.objects.get(pk=agent.pk).state == AgentState.IDLE, "the briefing and an idle agent")
+    body = "".join(f"{i:05d} must arrive exactly once; not twice, not zero times\n" for i in range(1500))
+
+    sent = api.post("/messages/send", {"target": agent.target, "message": body}, format="json").json()["data"]
+    wait_for(lambda: KILL_POINTS[kill_when](Message.objects.get(pk=sent["id"])), interval=0.005,
+             message=f"the delivery to be {kill_when}")
+    worker.kill()  # SIGKILL, the worker and its child, in the middle of the delivery
+    killed_at = Message.objects.get(pk=sent["id"])
+    worker.start(wait_for)
+
+    sweep_until(lambda: Message.objects.get(pk=sent["id"]).status == MessageStatus.DELIVERED, "the delivery")
+    sweep_until(lambda: body in stub.submitted(), "Claude Code to submit it")
+
+    final = Message.objects.get(pk=sent["id"])
+    assert stub.submitted().count(body) == 1, (killed_at.__dict__, final.delivery_log)
+    assert killed_at.status == MessageStatus.DELIVERING and final.attempts == 2  # it died mid-way; the next took over
+    assert [t for t in stub.submitted() if "must arrive exactly once" in t] == [body]

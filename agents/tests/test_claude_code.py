@@ -3,7 +3,6 @@ stub receives is what Claude Code submitted: the ground truth for delivery."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -11,43 +10,10 @@ from django.conf import settings
 
 from agents import services
 from agents.models import Agent, AgentState, Message, MessageKind, MessageStatus
-from conftest import ROOT, wait_for
+from conftest import wait_for
 from monitoring.services import host_sweep
-from tests.anthropic_stub import AnthropicStub
 
-CLAUDE = ROOT / "tests" / "claude" / "node_modules" / ".bin" / "claude"
-API_KEY = "sk-ant-api03-test-only-" + "0123456789abcdefghij"
 pytestmark = [pytest.mark.claude, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def stub():
-    server = AnthropicStub()
-    server.url = server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def claude_profile(stub, tmp_path, project_dir, monkeypatch):
-    """The claude profile, pointed at the installed Claude Code, the stub, and a home
-    directory where onboarding is done and the project is trusted."""
-    if not CLAUDE.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Claude Code is not installed (bin/test installs it with npm)")
-        pytest.skip("Claude Code is not installed: run bin/test, which installs it with npm")
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True,
-        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
-        "projects": {project_dir: {"hasTrustDialogAccepted": True}},
-    }))
-    env = {"HOME": str(home), "ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": stub.url,
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
-    profiles = {**settings.TMUX_ORC.profiles, "claude": {"command": str(CLAUDE), "env": env}}
-    monkeypatch.setattr(settings.TMUX_ORC, "profiles", profiles)
-    return "claude"
 
 
 def sweep_until(condition, timeout: float = 30, message: str = "condition", describe=None):
