@@ -59,3 +59,36 @@ def classify_screen(screen: str, profile: Profile) -> str | None:
     if any(re.search(marker, last) for marker in profile.ready_markers):
         return AgentState.IDLE
     return None
+
+
+DONE_LINE = re.compile(r"^\s*[✶✻✽✢✳∗·*] \S+ for \d")  # "✻ Brewed for 4s": a turn's footer
+
+
+def reply_after(screen: str, body: str, profile: Profile) -> str:
+    """What the agent wrote after the message `body` was submitted, up to its input.
+
+    Empty when the message's own line is no longer on the screen (or never was, as with
+    a long paste that the program shows folded)."""
+    lines = screen.splitlines()
+    first = body.strip().splitlines()[0].strip()[:60] if body.strip() else ""
+    if not first:
+        return ""
+    marker = profile.input_marker
+    if profile.input_style == "box":
+        echo = [i for i, line in enumerate(lines) if line.lstrip().startswith(marker) and first in line]
+    elif profile.input_style == "line":
+        echo = [i for i, line in enumerate(lines) if re.search(marker, line) and line.rstrip().endswith(first)]
+    else:
+        echo = [i for i, line in enumerate(lines) if first in line]
+    if not echo:
+        return ""
+    start = echo[-1] + 1 + len(body.strip().splitlines()[1:])
+    end = len(lines)
+    if profile.input_style == "box":
+        rules = [i for i, line in enumerate(lines) if RULE.match(line) and i >= start]
+        end = rules[-2] if len(rules) >= 2 else end
+    elif profile.input_style == "line":
+        prompts = [i for i, line in enumerate(lines) if i >= start and re.search(profile.input_marker + r".*$", line)]
+        end = prompts[-1] if prompts else end
+    kept = [line.rstrip() for line in lines[start:end] if not DONE_LINE.match(line)]
+    return "\n".join(kept).strip("\n")

@@ -343,6 +343,14 @@ def message_broadcast(
         return [message_send(agent=agent, body=body, urgent=urgent, sender=sender) for agent in agents]
 
 
+def message_expire_stale() -> int:
+    """Mark messages no worker delivered in time `expired`, so nothing types them hours late."""
+    cutoff = timezone.now() - timedelta(seconds=settings.TMUX_ORC.message_expiry)
+    return Message.objects.filter(status=MessageStatus.QUEUED, created_at__lt=cutoff).update(
+        status=MessageStatus.EXPIRED, error=f"not delivered within {settings.TMUX_ORC.message_expiry:.0f} s"
+    )
+
+
 def enqueue_delivery(agent: Agent) -> None:
     from agents import jobs  # jobs imports this module
 

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from agents.selectors import hosts_with_live_agents
+from agents.services import message_expire_stale
 from monitoring import services
 from orchestrator.celery import host_queue
 
@@ -13,6 +14,11 @@ def sweep_hosts() -> None:
     interval = settings.TMUX_ORC.health_check_interval
     for host in hosts_with_live_agents():
         sweep_host.apply_async(args=[host], queue=host_queue(host), expires=interval)
+
+
+@shared_task(name="monitoring.expire_messages", time_limit=30)
+def expire_messages() -> None:
+    message_expire_stale()
 
 
 @shared_task(name="monitoring.sweep_host", soft_time_limit=30, time_limit=40)

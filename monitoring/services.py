@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.utils import timezone
 
@@ -12,7 +12,7 @@ from django.db.models import Q
 from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
 from agents.services import enqueue_delivery
 from agents.profiles import all_profiles
-from agents.screens import classify_screen
+from agents.screens import classify_screen, reply_after
 
 SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
 RECENT_OUTPUT_SECONDS = 3.0
@@ -45,8 +45,33 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
             state = AgentState.WORKING if recent else AgentState.IDLE
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
         changed += _move(agent, state, "seen on screen", **fields)
-    _resume_deliveries([agent for agent, _ in alive])
+    live = [agent for agent, _ in alive]
+    _resume_deliveries(live)
+    _record_replies(gateway, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
     return changed
+
+
+REPLY_HISTORY_LINES = 300
+
+
+def _record_replies(gateway: Gateway, idle: list[Agent], profiles: dict) -> None:
+    """For agents back at their prompt, keep what they answered to their last message."""
+    recent = timezone.now() - timedelta(hours=1)
+    unanswered = {
+        m.agent_id: m
+        for m in Message.objects.filter(agent__in=idle, status=MessageStatus.DELIVERED, replied_at=None,
+                                        delivered_at__gte=recent).order_by("delivered_at")
+    }
+    if not unanswered:
+        return
+    agents = [agent for agent in idle if agent.pk in unanswered]
+    screens = gateway.capture_panes([a.tmux_pane_id for a in agents], history=REPLY_HISTORY_LINES)
+    for agent in agents:
+        message, profile = unanswered[agent.pk], profiles.get(agent.profile)
+        later = Message.objects.filter(agent=agent, delivered_at__gt=message.delivered_at).exists()
+        reply = "" if later or profile is None else reply_after(screens.get(agent.tmux_pane_id, ""), message.body, profile)
+        if reply or later:
+            Message.objects.filter(pk=message.pk).update(reply=reply, replied_at=timezone.now())
 
 
 def _resume_deliveries(agents: list[Agent]) -> None:

@@ -122,7 +122,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 _QUIET_LOGGERS: dict = {}
 if ORC.redis_url:
     CELERY_BROKER_URL = ORC.redis_url
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A job not acknowledged this long after it was taken goes back to the queue. The
+    # longest job (a delivery) is stopped after 330 s, so 900 s never redelivers a live one.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 else:
     # The embedded default: kombu's filesystem transport, a broker that needs no server.
     _BROKER_DIR = DATA_DIR / "broker"
@@ -203,4 +205,5 @@ CELERY_BEAT_SCHEDULE = {
         # A sweep that could not start within its interval is dropped, not piled up.
         "options": {"expires": ORC.health_check_interval},
     },
+    "expire-messages": {"task": "monitoring.expire_messages", "schedule": 60.0, "options": {"expires": 60.0}},
 }

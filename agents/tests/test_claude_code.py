@@ -145,3 +145,14 @@ def test_approving_without_a_prompt_is_refused_with_the_reason(claude, api):
     response = api.post("/agents/approve", {"target": claude.target}, format="json")
     assert response.status_code == 422
     assert "not showing a permission prompt" in response.json()["error_message"]
+
+
+def test_history_keeps_claudes_answer(claude, stub, api):
+    stub.reply_text("The answer is forty-two.")
+    message = deliver(claude, "what is the answer?")
+
+    sweep_until(lambda: Message.objects.get(pk=message.pk).reply, message="the answer to be recorded")
+
+    history = api.get("/messages/history", {"target": claude.target}).json()["data"]
+    assert history[-1]["body"] == "what is the answer?"
+    assert "The answer is forty-two." in history[-1]["reply"]

@@ -166,3 +166,16 @@ def test_broadcast_reaches_only_the_selected_agent_types(shell, project_dir):
 
     assert [m.agent_id for m in sent] == [qa.agent_id]
 
+
+
+def test_history_keeps_what_the_agent_answered(shell, gateway, api):
+    services.message_send(agent=shell, body="echo the-answer-is-42")
+
+    def answered():
+        host_sweep(host=settings.TMUX_ORC.agent_host)
+        return Message.objects.get(body="echo the-answer-is-42").reply
+
+    assert wait_for(answered, message="the reply to be recorded") == "the-answer-is-42"
+    history = api.get("/messages/history", {"target": shell.target}).json()["data"]
+    assert [(m["kind"], m["body"], m["reply"]) for m in history][-1] == ("message", "echo the-answer-is-42",
+                                                                        "the-answer-is-42")

@@ -70,3 +70,17 @@ def test_shell_prompt_and_input():
 
 def test_profiles_without_readable_input_say_so():
     assert input_text(screen("claude/idle.txt"), BUILTIN_PROFILES["codex"]) is None
+
+
+def test_claude_code_reply_is_read_after_the_message():
+    from agents.screens import reply_after
+
+    assert reply_after(screen("claude/idle_after_turn.txt"), "work slowly", CLAUDE) == "● Thinking done."
+
+
+def test_shell_reply_is_the_output_before_the_next_prompt():
+    from agents.screens import reply_after
+
+    text = "root@h:~# echo one\nroot@h:~# ls\na.txt\nb.txt\nroot@h:~# "
+    assert reply_after(text, "ls", SHELL) == "a.txt\nb.txt"
+    assert reply_after(text, "never sent", SHELL) == ""

@@ -135,3 +135,17 @@ def test_restarting_a_stopped_agent_is_refused(project_dir):
     agent.set_state(AgentState.STOPPED, "killed")
     with pytest.raises(Conflict, match="was killed"):
         services.agent_restart(agent=agent)
+
+
+def test_messages_waiting_past_the_expiry_are_marked_expired(project_dir):
+    from agents.models import Message, MessageStatus
+
+    agent = spawn(project_dir).agent
+    old = Message.objects.create(agent=agent, body="old")
+    fresh = Message.objects.create(agent=agent, body="fresh")
+    Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=3))
+
+    assert services.message_expire_stale() == 1
+
+    assert Message.objects.get(pk=old.pk).status == MessageStatus.EXPIRED
+    assert Message.objects.get(pk=fresh.pk).status == MessageStatus.QUEUED
