@@ -54,7 +54,7 @@ class ListQuerySerializer(StrictSerializer):
 class AgentSerializer(serializers.ModelSerializer):
     session = serializers.CharField(source="session_name")
     window = serializers.CharField(source="name")
-    team = serializers.StringRelatedField()
+    team = serializers.CharField(source="team.name", read_only=True, allow_null=True, help_text="Team name, if any.")
 
     class Meta:
         model = Agent

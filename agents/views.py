@@ -182,7 +182,8 @@ class MessageViewSet(viewsets.ViewSet):
         return Response(MessageSerializer(messages, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="messages_history", summary="An agent's conversation",
-                   parameters=[HistoryQuerySerializer], responses=MessageSerializer(many=True))
+                   parameters=[HistoryQuerySerializer],
+                   responses={200: MessageSerializer(many=True), 404: OpenApiResponse(description="No agent at that target.")})
     @action(detail=False, methods=["get"])
     def history(self, request):
         """The agent's messages, oldest first, each with what the agent answered."""
