@@ -177,3 +177,26 @@ def claude_profile(stub, tmp_path, project_dir, monkeypatch):
     profiles = {**settings.TMUX_ORC.profiles, "claude": {"command": str(CLAUDE), "env": env}}
     monkeypatch.setattr(settings.TMUX_ORC, "profiles", profiles)
     return "claude"
+
+
+@pytest.fixture
+def shell(project_dir, gateway, eager_jobs):
+    """A running shell agent, idle at its prompt, its briefing delivered (jobs run inline)."""
+    from agents import services
+    from agents.models import Agent, MessageKind, MessageStatus
+    from monitoring.services import host_sweep
+
+    operation = services.agent_spawn(session_name="dlv", agent_type="developer", project_path=project_dir,
+                                     profile="shell", briefing="# hello from the briefing")
+    agent = Agent.objects.get(pk=operation.agent_id)
+    wait_for(lambda: prompt_shown(gateway, agent), message="the shell prompt")
+    host_sweep(host=settings.TMUX_ORC.agent_host)  # seen idle: the briefing goes in
+    wait_for(lambda: agent.messages.get(kind=MessageKind.BRIEFING).status == MessageStatus.DELIVERED,
+             message="the briefing")
+    wait_for(lambda: prompt_shown(gateway, agent), message="the prompt after the briefing")
+    agent.refresh_from_db()
+    return agent
+
+
+def prompt_shown(gateway, agent) -> bool:
+    return gateway.capture_panes([agent.tmux_pane_id])[agent.tmux_pane_id].rstrip().endswith(("$", "#"))

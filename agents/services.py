@@ -32,7 +32,7 @@ from agents.profiles import Profile, all_profiles, get_profile
 from agents.roles import all_agent_types, get_agent_type
 from agents.screens import classify_screen
 from agents.validation import check_briefing, check_name, check_project_path
-from orchestrator.errors import Busy, Conflict, InvalidInput
+from orchestrator.errors import Busy, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 STALE_RUNNING = timedelta(minutes=5)  # a claim this old belonged to a worker that died
@@ -336,9 +336,15 @@ def message_broadcast(
     """Queue `body` for every live agent in `sessions` (of `agent_types`, if given)."""
     for session in sessions:
         check_name("sessions", session)
+    unknown = sorted(set(agent_types or []) - set(all_agent_types()))
+    if unknown:
+        raise InvalidInput(f"agent_types_only: unknown types {', '.join(unknown)}")
     agents = Agent.objects.filter(session_name__in=sessions).exclude(state=AgentState.STOPPED)
     if agent_types:
         agents = agents.filter(agent_type__in=agent_types)
+    if not agents.exists():
+        of_types = f" of types {', '.join(agent_types)}" if agent_types else ""
+        raise NotFound(f"no live agents{of_types} in sessions {', '.join(sessions)}")
     with transaction.atomic():
         return [message_send(agent=agent, body=body, urgent=urgent, sender=sender) for agent in agents]
 

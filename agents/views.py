@@ -171,7 +171,9 @@ class MessageViewSet(viewsets.ViewSet):
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="messages_broadcast", summary="Send a message to many agents",
-                   request=BroadcastSerializer, responses={201: MessageSerializer(many=True)})
+                   request=BroadcastSerializer,
+                   responses={201: MessageSerializer(many=True),
+                              404: OpenApiResponse(description="No live agents in those sessions (of those types).")})
     @action(detail=False, methods=["post"])
     def broadcast(self, request):
         """Queue the message for every live agent of `sessions` (only `agent_types_only`, if given)."""

@@ -9,29 +9,10 @@ from django.utils import timezone
 
 from agents import delivery, services
 from agents.models import Agent, Message, MessageKind, MessageStatus
-from conftest import wait_for
+from conftest import prompt_shown, wait_for
 from monitoring.services import host_sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def shell(project_dir, gateway, eager_jobs):
-    """A running shell agent, idle at its prompt, its briefing delivered."""
-    operation = services.agent_spawn(session_name="dlv", agent_type="developer", project_path=project_dir,
-                                     profile="shell", briefing="# hello from the briefing")
-    agent = Agent.objects.get(pk=operation.agent_id)
-    wait_for(lambda: prompt_shown(gateway, agent), message="the shell prompt")
-    host_sweep(host=settings.TMUX_ORC.agent_host)  # seen idle: the briefing goes in
-    wait_for(lambda: agent.messages.get(kind=MessageKind.BRIEFING).status == MessageStatus.DELIVERED,
-             message="the briefing")
-    wait_for(lambda: prompt_shown(gateway, agent), message="the prompt after the briefing")
-    agent.refresh_from_db()
-    return agent
-
-
-def prompt_shown(gateway, agent) -> bool:
-    return gateway.capture_panes([agent.tmux_pane_id])[agent.tmux_pane_id].rstrip().endswith(("$", "#"))
 
 
 def lines(path: Path) -> list[str]:
@@ -179,3 +160,12 @@ def test_history_keeps_what_the_agent_answered(shell, gateway, api):
     history = api.get("/messages/history", {"target": shell.target}).json()["data"]
     assert [(m["kind"], m["body"], m["reply"]) for m in history][-1] == ("message", "echo the-answer-is-42",
                                                                         "the-answer-is-42")
+
+
+def test_broadcast_says_when_it_reaches_nobody(shell):
+    from orchestrator.errors import InvalidInput, NotFound
+
+    with pytest.raises(NotFound, match="no live agents of types qa in sessions dlv"):
+        services.message_broadcast(sessions=["dlv"], body="hello", agent_types=["qa"])
+    with pytest.raises(InvalidInput, match="unknown types wizard"):
+        services.message_broadcast(sessions=["dlv"], body="hello", agent_types=["wizard"])
