@@ -56,9 +56,11 @@ BUILTIN_PROFILES = {
             approval_markers=(r"Do you want to proceed\?", r"^\s*❯ 1\. Yes"),
             input_style="box", input_marker="❯",
         ),
-        Profile("codex", "Codex", "codex"),
+        # No screens of these were captured here: only the "busy" footers their interfaces
+        # print are known; otherwise the sweep goes by screen activity.
+        Profile("codex", "Codex", "codex", working_markers=(r"(esc|ctrl\+c) to interrupt",)),
         Profile("aider", "Aider", "aider", interrupt_keys=("C-c",)),
-        Profile("gemini", "Gemini", "gemini"),
+        Profile("gemini", "Gemini", "gemini", working_markers=(r"\(esc to cancel",)),
         Profile(
             "shell", "Shell", "bash", interrupt_keys=("C-c",), approve_keys=("y", "Enter"), deny_keys=("n", "Enter"),
             ready_markers=(r"[$#%>]\s*$",), input_style="line", input_marker=r"[$#%>](?: |$)",
