@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -12,6 +12,7 @@ class AgentState(models.TextChoices):
     WAITING_APPROVAL = "waiting_approval"
     STUCK = "stuck"
     CRASHED = "crashed"
+    FAILED = "failed"  # crashed, and automatic recovery gave up
     STOPPED = "stopped"
 
 
@@ -37,6 +38,10 @@ class Agent(models.Model):
     state_reason = models.CharField(max_length=500, blank=True)
     state_changed_at = models.DateTimeField(default=timezone.now)
     restart_count = models.PositiveIntegerField(default=0)
+    recovery_attempts = models.PositiveIntegerField(
+        default=0, help_text="Automatic restarts since the agent last ran well."
+    )
+    next_recovery_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
@@ -67,16 +72,38 @@ class Agent(models.Model):
         moment ago must not undo a kill or restart that happened since.
         """
         changes = {"state": state, "state_reason": reason[:500], **fields}
-        if state != self.state:
+        moved = state != self.state
+        if moved:
             changes["state_changed_at"] = timezone.now()
         rows = Agent.objects.filter(pk=self.pk)
         if only_from is not None:
             rows = rows.filter(state=only_from)
-        if not rows.update(**changes):
-            return False
+        with transaction.atomic():
+            if not rows.update(**changes):
+                return False
+            if moved:
+                AgentEvent.objects.create(agent_id=self.pk, from_state=self.state, to_state=state,
+                                          reason=reason[:500], created_at=changes["state_changed_at"])
         for field, value in changes.items():
             setattr(self, field, value)
         return True
+
+
+class AgentEvent(models.Model):
+    """One change of an agent's state: when, from what, to what, and why."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=20, choices=AgentState.choices)
+    to_state = models.CharField(max_length=20, choices=AgentState.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["agent", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.agent}: {self.from_state} -> {self.to_state}"
 
 
 class OperationKind(models.TextChoices):

@@ -113,6 +113,8 @@ def agent_restart(*, agent: Agent, requested_by: str = "") -> AgentOperation:
     if agent.state == AgentState.STOPPED:
         raise Conflict(f"{agent.target} was killed; spawn a new agent instead of restarting it")
     with transaction.atomic():
+        if requested_by != "recovery":  # a person's restart gives recovery a fresh start
+            Agent.objects.filter(pk=agent.pk).update(recovery_attempts=0, next_recovery_at=None)
         return _request(agent, OperationKind.RESTART, requested_by)
 
 

@@ -6,21 +6,26 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.utils import timezone
 
-from agents.gateway import Gateway, PaneInfo, local_gateway
+from django.conf import settings
 from django.db.models import Q
 
+from agents.gateway import Gateway, PaneInfo, local_gateway
 from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
-from agents.services import enqueue_delivery
 from agents.profiles import all_profiles
 from agents.screens import classify_screen, reply_after
+from agents.services import enqueue_delivery
+from monitoring.recovery import recover_crashed
 
 SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
 RECENT_OUTPUT_SECONDS = 3.0
 
 
 def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
-    """Look at every live agent of `host` in two tmux round trips; return how many changed."""
-    agents = list(Agent.objects.filter(host=host, state__in=LIVE_STATES).exclude(tmux_pane_id=""))
+    """Look at every live agent of `host` in two tmux round trips; return how many changed.
+    Crashed agents are then restarted, as far as recovery allows."""
+    agents = list(
+        Agent.objects.filter(host=host, state__in=LIVE_STATES).exclude(tmux_pane_id="").exclude(state=AgentState.FAILED)
+    )
     if not agents:
         return 0
     gateway = gateway or local_gateway()
@@ -40,11 +45,16 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
         activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
         profile = profiles.get(agent.profile)
         state = classify_screen(screens.get(agent.tmux_pane_id, ""), profile) if profile else None
-        if state is None:
-            recent = (timezone.now() - activity).total_seconds() < RECENT_OUTPUT_SECONDS
-            state = AgentState.WORKING if recent else AgentState.IDLE
+        quiet = (timezone.now() - activity).total_seconds()
+        if state is None:  # no input on screen means busy; a program we cannot read: its output
+            busy = (profile and profile.input_style) or quiet < RECENT_OUTPUT_SECONDS
+            state = AgentState.WORKING if busy else AgentState.IDLE
+        reason = "seen on screen"
+        if state == AgentState.WORKING and quiet > settings.TMUX_ORC.stuck_after:
+            state, reason = AgentState.STUCK, f"working, but its screen has not changed for {quiet:.0f} s"
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
-        changed += _move(agent, state, "seen on screen", **fields)
+        changed += _move(agent, state, reason, **fields)
+    recover_crashed(agents=[agent for agent in agents if agent.state == AgentState.CRASHED])
     live = [agent for agent, _ in alive]
     _resume_deliveries(live)
     _record_replies(gateway, [agent for agent in live if agent.state == AgentState.IDLE], profiles)

@@ -138,6 +138,9 @@ SETTINGS: dict[str, Setting] = {
     "operation_expiry": Setting(
         "TMUX_ORC_OPERATION_EXPIRY", ("agents", "operation_expiry"), _seconds, 600.0
     ),
+    "stuck_after": Setting("TMUX_ORC_STUCK_AFTER", ("monitoring", "stuck_after"), _seconds, 600.0),
+    "max_restarts": Setting("TMUX_ORC_MAX_RESTARTS", ("agents", "max_restarts"), _integer(0, 100), 5),
+    "restart_backoff": Setting("TMUX_ORC_RESTART_BACKOFF", ("agents", "restart_backoff"), _seconds, 5.0),
     "message_expiry": Setting("TMUX_ORC_MESSAGE_EXPIRY", ("messages", "expiry"), _seconds, 3600.0),
     "delivery_timeout": Setting("TMUX_ORC_DELIVERY_TIMEOUT", ("messages", "delivery_timeout"), _seconds, 30.0),
 }

@@ -169,7 +169,14 @@ def test_unknown_target_is_404(api):
     assert response.json()["error_message"] == "no agent at nobody:here"
 
 
-def test_a_window_killed_behind_the_service_shows_as_crashed(api, gateway, eager_jobs, project_dir):
+@pytest.fixture
+def no_recovery(monkeypatch):
+    from django.conf import settings
+
+    monkeypatch.setattr(settings.TMUX_ORC, "recovery_enabled", False)
+
+
+def test_a_window_killed_behind_the_service_shows_as_crashed(api, gateway, eager_jobs, project_dir, no_recovery):
     from monitoring.services import host_sweep
     from django.conf import settings
 
@@ -183,7 +190,7 @@ def test_a_window_killed_behind_the_service_shows_as_crashed(api, gateway, eager
     assert status["state"] == AgentState.CRASHED and status["state_reason"] == "the window is gone"
 
 
-def test_a_tmux_server_that_stopped_shows_in_the_state(api, gateway, eager_jobs, project_dir):
+def test_a_tmux_server_that_stopped_shows_in_the_state(api, gateway, eager_jobs, project_dir, no_recovery):
     from monitoring.services import host_sweep
     from django.conf import settings
 
@@ -196,7 +203,7 @@ def test_a_tmux_server_that_stopped_shows_in_the_state(api, gateway, eager_jobs,
     assert status["state"] == "crashed" and status["state_reason"] == "the tmux server is not running"
 
 
-def test_program_exit_is_seen_and_the_window_stays(api, gateway, eager_jobs, project_dir):
+def test_program_exit_is_seen_and_the_window_stays(api, gateway, eager_jobs, project_dir, no_recovery):
     from monitoring.services import host_sweep
     from django.conf import settings
 
