@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
@@ -14,8 +15,17 @@ from orchestrator.errors import NotFound
 RESPONSIVE_STATES = {AgentState.IDLE, AgentState.WORKING, AgentState.WAITING_APPROVAL}
 HEALTH_BY_STATE = {
     AgentState.IDLE: 100, AgentState.WORKING: 100, AgentState.WAITING_APPROVAL: 80,
-    AgentState.STARTING: 60, AgentState.STUCK: 30, AgentState.CRASHED: 0, AgentState.STOPPED: 0,
+    AgentState.STARTING: 60, AgentState.STUCK: 30, AgentState.CRASHED: 0, AgentState.FAILED: 0,
+    AgentState.STOPPED: 0,
 }
+CRASH_PENALTY = 10  # health points lost for each crash in the last 24 hours
+
+
+def health_score(agent: Agent) -> int:
+    """0-100: what the state is worth, less 10 for each crash in the last 24 hours."""
+    crashes = agent.events.filter(to_state=AgentState.CRASHED,
+                                  created_at__gte=timezone.now() - timedelta(hours=24)).count()
+    return max(0, HEALTH_BY_STATE.get(agent.state, 0) - CRASH_PENALTY * crashes)
 
 
 def agent_get(*, target: str) -> Agent:
@@ -59,14 +69,14 @@ def agent_status(*, agent: Agent, include_activity: bool = False) -> dict:
         "responsive": agent.state in RESPONSIVE_STATES,
         "last_activity": agent.last_activity_at,
         "uptime_minutes": int((now - agent.started_at).total_seconds() // 60) if live else 0,
+        "idle_minutes": int((now - agent.state_changed_at).total_seconds() // 60) if agent.state == "idle" else 0,
         "restart_count": agent.restart_count,
-        "health_score": HEALTH_BY_STATE.get(agent.state, 0),
+        "health_score": health_score(agent),
     }
     if include_activity:
-        operations = agent.operations.all()[:5]
+        events = agent.events.order_by("-created_at", "-id")[:10]
         status["activity_summary"] = [
-            f"{op.created_at:%Y-%m-%d %H:%M:%S} {op.kind} {op.status}" + (f": {op.error}" if op.error else "")
-            for op in operations
+            f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.from_state} -> {e.to_state}: {e.reason}" for e in reversed(events)
         ]
     return status
 

@@ -87,8 +87,12 @@ class AgentStatusSerializer(serializers.Serializer):
     responsive = serializers.BooleanField()
     last_activity = serializers.DateTimeField(allow_null=True)
     uptime_minutes = serializers.IntegerField()
+    idle_minutes = serializers.IntegerField(help_text="Minutes idle, when idle.")
     restart_count = serializers.IntegerField()
-    health_score = serializers.IntegerField(help_text="0-100, from the state: see the README.")
+    health_score = serializers.IntegerField(
+        help_text="0-100: idle/working 100, waiting for approval 80, starting 60, stuck 30, crashed/failed/"
+                  "stopped 0; less 10 for each crash in the last 24 hours."
+    )
     activity_summary = serializers.ListField(child=serializers.CharField(), required=False)
 
 

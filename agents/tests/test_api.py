@@ -57,15 +57,20 @@ def test_second_agent_of_the_same_type_gets_its_own_window(api, gateway, eager_j
 
 
 def test_list_and_status(api, gateway, eager_jobs, project_dir):
-    target = spawn(api, project_dir).json()["data"]["target"]
+    from django.conf import settings
+    from monitoring.services import host_sweep
+
+    data = spawn(api, project_dir).json()["data"]
+    target, pane_id = data["target"], data["tmux_pane_id"]
+    wait_for(lambda: gateway.capture_panes([pane_id])[pane_id].rstrip().endswith(("$", "#")), message="a prompt")
+    host_sweep(host=settings.TMUX_ORC.agent_host)
 
     listed = api.get("/agents/list").json()
     assert [a["target"] for a in listed["data"]] == [target]
     status = api.get("/agents/status", {"target": target, "include_activity": "true"}).json()["data"]
-    assert status["target"] == target
-    assert status["state"] in {"starting", "idle", "working"}
-    assert status["activity_summary"] and "spawn succeeded" in status["activity_summary"][0]
-    assert 0 <= status["health_score"] <= 100
+    assert status["target"] == target and status["state"] == "idle" and status["responsive"] is True
+    assert status["activity_summary"][-1].endswith("starting -> idle: seen on screen")
+    assert status["health_score"] == 100 and status["idle_minutes"] == 0 and status["uptime_minutes"] == 0
 
 
 def test_restart_brings_the_program_back_in_the_same_window(api, gateway, eager_jobs, project_dir):

@@ -127,3 +127,15 @@ def test_an_agent_working_without_output_too_long_is_flagged_stuck(shell, gatewa
 
     wait_for(stuck, timeout=15, message="the stuck state")
     assert "has not changed for" in fresh(shell).state_reason
+
+
+def test_health_score_counts_the_crashes_of_the_last_day(shell, gateway, api):
+    crash(gateway, shell)
+    sweep()
+    wait_for(lambda: prompt_shown(gateway, fresh(shell)), message="the shell to be back")
+    sweep()
+
+    status = api.get("/agents/status", {"target": shell.target, "include_activity": "true"}).json()["data"]
+
+    assert status["state"] == "idle" and status["health_score"] == 90
+    assert any("idle -> crashed: the program exited" in line for line in status["activity_summary"])
