@@ -5,7 +5,7 @@ from django.conf import settings
 
 from agents.selectors import hosts_with_live_agents
 from agents.services import message_expire_stale
-from monitoring import services
+from monitoring import alerts, services
 from orchestrator.celery import host_queue
 
 
@@ -24,3 +24,8 @@ def expire_messages() -> None:
 @shared_task(name="monitoring.sweep_host", soft_time_limit=30, time_limit=40)
 def sweep_host(host: str) -> None:
     services.host_sweep(host=host)
+
+
+@shared_task(name="monitoring.send_alert", acks_late=True, soft_time_limit=60, time_limit=90)
+def send_alert(alert_id: int) -> None:
+    alerts.alert_send(alert_id=alert_id)

@@ -1,1 +1,35 @@
-"""Health sweep and monitoring endpoints."""
+"""Alerts: written as rows first (an outbox), sent by a job, kept as a record."""
+
+from django.db import models
+
+
+class AlertKind(models.TextChoices):
+    CRASHED = "crashed"
+    STUCK = "stuck"
+    WAITING_APPROVAL = "waiting_approval"
+    RECOVERY_FAILED = "recovery_failed"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    NOT_CONFIGURED = "not_configured"
+
+
+class Alert(models.Model):
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    text = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    slack = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    email = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    error = models.CharField(max_length=1000, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["agent", "kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.agent}"

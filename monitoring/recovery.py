@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from agents.services import agent_restart
+from monitoring.alerts import alert_raise
+from monitoring.models import AlertKind
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP = timedelta(minutes=5)
@@ -60,3 +62,4 @@ def give_up(agent: Agent) -> None:
     reason = f"recovery gave up after {limit} restarts; last crash: {agent.state_reason}"
     if agent.set_state(AgentState.FAILED, reason, only_from=AgentState.CRASHED):
         log.warning("%s failed: %s", agent.target, reason)
+        alert_raise(agent=agent, kind=AlertKind.RECOVERY_FAILED, text=f"{agent.target}: {reason}")

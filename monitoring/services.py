@@ -14,6 +14,8 @@ from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
 from agents.profiles import all_profiles
 from agents.screens import classify_screen, reply_after
 from agents.services import enqueue_delivery
+from monitoring.alerts import alert_raise
+from monitoring.models import AlertKind
 from monitoring.recovery import recover_crashed
 
 SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
@@ -29,6 +31,7 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     if not agents:
         return 0
     gateway = gateway or local_gateway()
+    before = {agent.pk: agent.state for agent in agents}
     panes = {pane.pane_id: pane for pane in gateway.list_panes()}
     gone_reason = "the window is gone" if panes else "the tmux server is not running"
     profiles = all_profiles()
@@ -54,11 +57,27 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
             state, reason = AgentState.STUCK, f"working, but its screen has not changed for {quiet:.0f} s"
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
         changed += _move(agent, state, reason, **fields)
+    _raise_alerts(agents, before)
     recover_crashed(agents=[agent for agent in agents if agent.state == AgentState.CRASHED])
     live = [agent for agent, _ in alive]
     _resume_deliveries(live)
     _record_replies(gateway, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
     return changed
+
+
+def _raise_alerts(agents: list[Agent], before: dict[int, str]) -> None:
+    """Crashes and stuck agents as they happen; permission prompts left waiting too long."""
+    waited_too_long = timezone.now() - timedelta(seconds=settings.TMUX_ORC.approval_alert_after)
+    for agent in agents:
+        changed = before[agent.pk] != agent.state
+        if changed and agent.state == AgentState.CRASHED:
+            alert_raise(agent=agent, kind=AlertKind.CRASHED, text=f"{agent.target} crashed: {agent.state_reason}")
+        elif changed and agent.state == AgentState.STUCK:
+            alert_raise(agent=agent, kind=AlertKind.STUCK, text=f"{agent.target} is stuck: {agent.state_reason}")
+        elif agent.state == AgentState.WAITING_APPROVAL and agent.state_changed_at < waited_too_long:
+            minutes = (timezone.now() - agent.state_changed_at).total_seconds() / 60
+            alert_raise(agent=agent, kind=AlertKind.WAITING_APPROVAL,
+                        text=f"{agent.target} has been waiting {minutes:.0f} min for a permission answer")
 
 
 REPLY_HISTORY_LINES = 300

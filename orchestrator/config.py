@@ -141,6 +141,20 @@ SETTINGS: dict[str, Setting] = {
     "stuck_after": Setting("TMUX_ORC_STUCK_AFTER", ("monitoring", "stuck_after"), _seconds, 600.0),
     "max_restarts": Setting("TMUX_ORC_MAX_RESTARTS", ("agents", "max_restarts"), _integer(0, 100), 5),
     "restart_backoff": Setting("TMUX_ORC_RESTART_BACKOFF", ("agents", "restart_backoff"), _seconds, 5.0),
+    "slack_webhook_url": Setting("SLACK_WEBHOOK_URL", ("alerts", "slack_webhook_url"), _optional_text, ""),
+    "smtp_host": Setting("SMTP_HOST", ("alerts", "smtp_host"), _optional_text, ""),
+    "smtp_port": Setting("SMTP_PORT", ("alerts", "smtp_port"), _integer(1, 65535), 587),
+    "smtp_user": Setting("SMTP_USER", ("alerts", "smtp_user"), _optional_text, ""),
+    "smtp_password": Setting("SMTP_PASSWORD", ("alerts", "smtp_password"), _optional_text, ""),
+    "smtp_use_tls": Setting("SMTP_USE_TLS", ("alerts", "smtp_use_tls"), _boolean, True),
+    "alert_email_to": Setting("TMUX_ORC_ALERT_EMAIL_TO", ("alerts", "email_to"), _word_list, []),
+    "alert_email_from": Setting(
+        "TMUX_ORC_ALERT_EMAIL_FROM", ("alerts", "email_from"), _text, "tmux-orchestrator@localhost"
+    ),
+    "alert_cooldown": Setting("TMUX_ORC_ALERT_COOLDOWN", ("alerts", "cooldown"), _seconds, 900.0),
+    "approval_alert_after": Setting(
+        "TMUX_ORC_APPROVAL_ALERT_AFTER", ("alerts", "approval_after"), _seconds, 300.0
+    ),
     "message_expiry": Setting("TMUX_ORC_MESSAGE_EXPIRY", ("messages", "expiry"), _seconds, 3600.0),
     "delivery_timeout": Setting("TMUX_ORC_DELIVERY_TIMEOUT", ("messages", "delivery_timeout"), _seconds, 30.0),
 }

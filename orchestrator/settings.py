@@ -207,3 +207,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-messages": {"task": "monitoring.expire_messages", "schedule": 60.0, "options": {"expires": 60.0}},
 }
+
+# --- Alert e-mail (Django's mail, over SMTP_HOST) ------------------------------------------
+if ORC.smtp_host:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = ORC.smtp_host, ORC.smtp_port
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = ORC.smtp_user, ORC.smtp_password
+    EMAIL_USE_TLS = ORC.smtp_use_tls
+    EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = ORC.alert_email_from

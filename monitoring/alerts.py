@@ -1,0 +1,79 @@
+"""Alerts about agents: raised with a cooldown per agent and kind, sent to a
+Slack-compatible webhook and by e-mail."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from monitoring.models import Alert, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+
+def alert_raise(*, agent: Agent, kind: str, text: str) -> Alert | None:
+    """Record an alert and have it sent, unless one of this kind about this agent went
+    out within the cooldown (`TMUX_ORC_ALERT_COOLDOWN`)."""
+    since = timezone.now() - timedelta(seconds=settings.TMUX_ORC.alert_cooldown)
+    with transaction.atomic():
+        Agent.objects.select_for_update().filter(pk=agent.pk).first()  # one alert at a time per agent
+        if Alert.objects.filter(agent=agent, kind=kind, created_at__gte=since).exists():
+            return None
+        alert = Alert.objects.create(agent=agent, kind=kind, text=text[:1000])
+        transaction.on_commit(lambda: _enqueue(alert))
+    return alert
+
+
+def _enqueue(alert: Alert) -> None:
+    from monitoring import jobs  # jobs imports this module
+
+    jobs.send_alert.apply_async(args=[alert.pk], expires=3600)
+
+
+def alert_send(*, alert_id: int) -> None:
+    """Send the alert on each channel still pending; a channel that fails is recorded."""
+    alert = Alert.objects.select_related("agent").filter(pk=alert_id).first()
+    if alert is None:
+        return
+    subject = f"[tmux-orchestrator] {alert.agent.target}: {alert.kind.replace('_', ' ')}"
+    errors = []
+    for channel, send in (("slack", _slack), ("email", _email)):
+        if getattr(alert, channel) != DeliveryStatus.PENDING:
+            continue
+        try:
+            status = send(subject, alert.text)
+        except (OSError, urllib.error.URLError, ValueError) as error:
+            status = DeliveryStatus.FAILED
+            errors.append(f"{channel}: {error}")
+            log.warning("alert %s by %s failed: %s", alert.pk, channel, error)
+        Alert.objects.filter(pk=alert.pk).update(**{channel: status})
+    Alert.objects.filter(pk=alert.pk).update(error="; ".join(errors)[:1000], sent_at=timezone.now())
+
+
+def _slack(subject: str, text: str) -> str:
+    url = settings.TMUX_ORC.slack_webhook_url
+    if not url:
+        return DeliveryStatus.NOT_CONFIGURED
+    body = json.dumps({"text": f"*{subject}*\n{text}"}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status >= 300:
+            raise ValueError(f"the webhook answered {response.status}")
+    return DeliveryStatus.SENT
+
+
+def _email(subject: str, text: str) -> str:
+    recipients = settings.TMUX_ORC.alert_email_to
+    if not recipients:
+        return DeliveryStatus.NOT_CONFIGURED
+    send_mail(subject, text, None, recipients)
+    return DeliveryStatus.SENT
