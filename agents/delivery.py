@@ -183,6 +183,24 @@ def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gatewa
     ready = lambda s: classify_screen(s, profile) == AgentState.IDLE  # noqa: E731
     if _wait(gateway, agent, ready, settings.TMUX_ORC.delivery_timeout) is None:
         raise DeliveryFailed("the agent did not stop working after the interrupt")
+    # Claude Code draws its prompt first and puts the interrupted text back a moment later:
+    # let the screen settle, so that text is seen (and cleared) before ours is typed.
+    _wait_until_still(gateway, agent, STILL_FOR)
+
+
+STILL_FOR = 0.6  # seconds a screen must stay the same to count as settled
+
+
+def _wait_until_still(gateway: Gateway, agent: Agent, still_for: float, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    last, since = _screen(gateway, agent), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(POLL)
+        screen = _screen(gateway, agent)
+        if screen != last:
+            last, since = screen, time.monotonic()
+        elif time.monotonic() - since >= still_for:
+            return
 
 
 def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
