@@ -3,7 +3,6 @@
 from celery import shared_task
 from django.conf import settings
 
-from agents.selectors import hosts_with_live_agents
 from agents.services import message_expire_stale
 from monitoring import alerts, services
 from orchestrator.celery import host_queue
@@ -12,7 +11,8 @@ from orchestrator.celery import host_queue
 @shared_task(name="monitoring.sweep_hosts", time_limit=30)
 def sweep_hosts() -> None:
     interval = settings.TMUX_ORC.health_check_interval
-    for host in hosts_with_live_agents():
+    services.beat_heartbeat()
+    for host in services.hosts_to_sweep():
         sweep_host.apply_async(args=[host], queue=host_queue(host), expires=interval)
 
 

@@ -33,3 +33,18 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.agent}"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a process the service depends on: `beat`, or
+    `worker:<host>` (written by each sweep, with what it saw of tmux)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    seen_at = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.utils import timezone
@@ -13,9 +14,10 @@ from agents.gateway import Gateway, PaneInfo, local_gateway
 from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
 from agents.profiles import all_profiles
 from agents.screens import classify_screen, reply_after
+from agents.selectors import hosts_with_live_agents
 from agents.services import enqueue_delivery
 from monitoring.alerts import alert_raise
-from monitoring.models import AlertKind
+from monitoring.models import AlertKind, Heartbeat
 from monitoring.recovery import recover_crashed
 
 SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
@@ -25,14 +27,16 @@ RECENT_OUTPUT_SECONDS = 3.0
 def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     """Look at every live agent of `host` in two tmux round trips; return how many changed.
     Crashed agents are then restarted, as far as recovery allows."""
+    started = time.monotonic()
     agents = list(
         Agent.objects.filter(host=host, state__in=LIVE_STATES).exclude(tmux_pane_id="").exclude(state=AgentState.FAILED)
     )
-    if not agents:
-        return 0
     gateway = gateway or local_gateway()
-    before = {agent.pk: agent.state for agent in agents}
     panes = {pane.pane_id: pane for pane in gateway.list_panes()}
+    if not agents:
+        _heartbeat(host, panes, started)
+        return 0
+    before = {agent.pk: agent.state for agent in agents}
     gone_reason = "the window is gone" if panes else "the tmux server is not running"
     profiles = all_profiles()
     changed, alive = 0, []
@@ -62,7 +66,34 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     live = [agent for agent, _ in alive]
     _resume_deliveries(live)
     _record_replies(gateway, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
+    _heartbeat(host, panes, started, agents=len(agents), changed=changed)
     return changed
+
+
+def _heartbeat(host: str, panes: dict, started: float, **details) -> None:
+    """The worker of `host` is alive, and this is what it saw of tmux."""
+    details.update(tmux_running=bool(panes) or local_gateway_running(), panes=len(panes),
+                   sweep_ms=round((time.monotonic() - started) * 1000, 1))
+    Heartbeat.objects.update_or_create(name=f"worker:{host}", defaults={"seen_at": timezone.now(), "details": details})
+
+
+def worker_started() -> None:
+    _heartbeat(settings.TMUX_ORC.agent_host, {}, time.monotonic(), just_started=True)
+
+
+def local_gateway_running() -> bool:
+    return local_gateway().is_running()
+
+
+def hosts_to_sweep() -> list[str]:
+    """Hosts with live agents, and hosts whose worker was seen in the last day."""
+    recent = timezone.now() - timedelta(days=1)
+    workers = Heartbeat.objects.filter(name__startswith="worker:", seen_at__gte=recent).values_list("name", flat=True)
+    return sorted(set(hosts_with_live_agents()) | {name.split(":", 1)[1] for name in workers})
+
+
+def beat_heartbeat() -> None:
+    Heartbeat.objects.update_or_create(name="beat", defaults={"seen_at": timezone.now()})
 
 
 def _raise_alerts(agents: list[Agent], before: dict[int, str]) -> None:

@@ -5,6 +5,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monitoring.selectors import system_health
+from orchestrator.api import ErrorBody
+from orchestrator.serializers import StrictBooleanField, StrictSerializer, validated
+
+
+class HealthQuerySerializer(StrictSerializer):
+    include_diagnostics = StrictBooleanField(required=False, default=False,
+                                             help_text="Add heartbeats and agents by state.")
 
 HealthSerializer = inline_serializer(
     "Health",
@@ -25,8 +32,12 @@ class HealthView(APIView):
 
     @extend_schema(
         operation_id="monitor_health", summary="Health of the service",
-        responses={200: HealthSerializer, 503: HealthSerializer}, auth=[],
+        parameters=[HealthQuerySerializer], responses={200: HealthSerializer, 503: HealthSerializer}, auth=[],
     )
     def get(self, request):
-        health = system_health()
-        return Response(health, status=200 if health["status"] == "healthy" else 503)
+        query = validated(HealthQuerySerializer, request.query_params)
+        health = system_health(include_diagnostics=query["include_diagnostics"])
+        if health["status"] == "healthy":
+            return Response(health)
+        failing = "; ".join(f"{name} {result}" for name, result in health["checks"].items() if result != "ok")
+        return Response(ErrorBody(error_message=f"unhealthy: {failing}", data=health), status=503)

@@ -57,6 +57,9 @@ def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatc
         status, listed = request(f"{base}/agents/list", token)
         assert [a["target"] for a in listed["data"]] == ["smoke:Shell-developer"]
         assert request(f"{base}/agents/list", "wrong")[0] == 401
+        # beat and the worker report in: the health check turns healthy by itself
+        wait_for(lambda: request(f"{base}/monitor/health", "")[0] == 200, timeout=60, message="a healthy service",
+                 describe=lambda: request(f"{base}/monitor/health", ""))
     finally:
         stop(process)
         Gateway(socket_name=socket_name).kill_server()

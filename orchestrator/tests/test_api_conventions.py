@@ -1,6 +1,7 @@
 """Authentication, the envelope on every response, and the OpenAPI schema."""
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from orchestrator.models import ApiToken
@@ -24,11 +25,24 @@ def test_every_endpoint_needs_a_token(method, path):
     assert "Bearer" in response["WWW-Authenticate"]
 
 
-def test_health_is_open_to_all():
-    response = APIClient().get("/monitor/health")
-    assert response.status_code == 200
+def test_health_is_open_to_all_and_healthy_when_beat_and_workers_report():
+    from monitoring.services import beat_heartbeat, worker_started
+
+    beat_heartbeat()
+    worker_started()
+    response = APIClient().get("/monitor/health", {"include_diagnostics": "true"})
+    assert response.status_code == 200, response.json()
     body = response.json()
-    assert set(body) == ENVELOPE and body["data"]["checks"]["database"] == "ok"
+    assert set(body) == ENVELOPE and body["data"]["status"] == "healthy"
+    assert body["data"]["checks"] == {"database": "ok", "broker": "ok", "beat": "ok", "workers": "ok"}
+    assert "worker:" + settings.TMUX_ORC.agent_host in body["data"]["diagnostics"]["heartbeats"]
+
+
+def test_health_is_503_and_says_why_when_no_worker_reported():
+    response = APIClient().get("/monitor/health")
+    assert response.status_code == 503
+    checks = response.json()["data"]["checks"]
+    assert checks["workers"] == "failed: no worker has reported yet" and checks["database"] == "ok"
 
 
 def test_a_revoked_or_wrong_token_is_refused(api_token):

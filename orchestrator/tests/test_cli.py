@@ -254,12 +254,24 @@ def test_status_json_reports_the_database_and_agents_by_state():
     make_agent(name="one", state=AgentState.IDLE)
     make_agent(name="two", state=AgentState.IDLE)
     make_agent(name="three", state=AgentState.CRASHED)
+    from monitoring.services import beat_heartbeat, worker_started
+
+    beat_heartbeat()
+    worker_started()
 
     data = json.loads(run("status", "--json"))
 
     assert data["checks"]["database"] == "ok"
     assert data["agents_by_state"] == {state.value: 0 for state in AgentState} | {"idle": 2, "crashed": 1}
     assert data["hosts"] == {"test-host": 3}
+
+
+@pytest.mark.django_db
+def test_status_exits_non_zero_when_unhealthy_and_says_why():
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="unhealthy"):
+        call_command("status", stdout=out)
+    assert "no worker has reported yet" in out.getvalue()
 
 
 @lifecycle
