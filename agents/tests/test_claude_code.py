@@ -94,7 +94,9 @@ def test_a_message_sent_while_claude_works_is_held_then_delivered(claude, stub):
 
     assert status_of(second) == MessageStatus.QUEUED and state_of(claude) == AgentState.WORKING
     sweep_until(lambda: status_of(second) == MessageStatus.DELIVERED, message="the held message")
-    assert stub.submitted()[1:] == ["first: take your time", "second: after you are done"]
+    # Claude Code sends the turn to the API a moment after it takes the text from its input.
+    sweep_until(lambda: stub.submitted()[1:] == ["first: take your time", "second: after you are done"],
+                message="both turns, in order", describe=lambda: stub.submitted())
 
 
 def test_an_urgent_message_interrupts_claude(claude, stub):
