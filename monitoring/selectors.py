@@ -11,10 +11,13 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from agents.models import Agent, AgentState
-from agents.selectors import hosts_with_live_agents
-from monitoring.models import Heartbeat
+from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus
+from agents.selectors import agent_list, agent_status, hosts_with_live_agents
+from monitoring.models import Alert, Heartbeat
 from orchestrator.celery import app as celery_app
+
+
+DAY = timedelta(hours=24)
 
 
 def _check_database() -> str:
@@ -87,12 +90,78 @@ def agents_by_state() -> dict[str, int]:
     return {state.value: counts.get(state.value, 0) for state in AgentState}
 
 
-def system_status() -> dict:
+def messages_by_status() -> dict[str, int]:
+    counts = dict(Message.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return {status.value: counts.get(status.value, 0) for status in MessageStatus}
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 3)
+
+
+def delivery_latencies(*, since: timedelta = DAY, agent: Agent | None = None) -> list[float]:
+    """Seconds from queued to delivered, for messages delivered within `since`."""
+    rows = Message.objects.filter(status=MessageStatus.DELIVERED, delivered_at__gte=timezone.now() - since)
+    if agent is not None:
+        rows = rows.filter(agent=agent)
+    return [(d - c).total_seconds() for c, d in rows.values_list("created_at", "delivered_at")[:10000]]
+
+
+def system_metrics() -> dict:
+    """Numbers for the last 24 hours, from the database (so every web process agrees)."""
+    day_ago = timezone.now() - DAY
+    latencies = delivery_latencies()
+    sweeps = {h.name.split(":", 1)[1]: h.details.get("sweep_ms") for h in Heartbeat.objects.filter(name__startswith="worker:")}
+    return {
+        "agents_by_state": agents_by_state(),
+        "messages_by_status": messages_by_status(),
+        "delivery_seconds": {"count": len(latencies), "p50": _percentile(latencies, 0.5),
+                             "p95": _percentile(latencies, 0.95), "max": max(latencies, default=None)},
+        "restarts_24h": AgentEvent.objects.filter(from_state=AgentState.CRASHED, to_state=AgentState.STARTING,
+                                                  created_at__gte=day_ago).count(),
+        "crashes_24h": AgentEvent.objects.filter(to_state=AgentState.CRASHED, created_at__gte=day_ago).count(),
+        "alerts_24h": Alert.objects.filter(created_at__gte=day_ago).count(),
+        "last_sweep_ms": sweeps,
+    }
+
+
+def agents_performance() -> list[dict]:
+    """Per live agent: health, uptime, restarts and message delivery of the last 24 hours."""
+    rows = []
+    for agent in agent_list():
+        latencies = delivery_latencies(agent=agent)
+        status = agent_status(agent=agent)
+        rows.append({
+            "target": agent.target, "state": agent.state, "agent_type": agent.agent_type,
+            "health_score": status["health_score"], "uptime_minutes": status["uptime_minutes"],
+            "restart_count": agent.restart_count, "messages_delivered_24h": len(latencies),
+            "median_delivery_seconds": _percentile(latencies, 0.5),
+        })
+    return rows
+
+
+def agents_idle(*, min_minutes: int = 0) -> list[dict]:
+    """Idle agents, longest idle first."""
+    cutoff = timezone.now() - timedelta(minutes=min_minutes)
+    idle = agent_list().filter(state=AgentState.IDLE, state_changed_at__lte=cutoff).order_by("state_changed_at")
+    return [{"target": a.target, "agent_type": a.agent_type, "idle_since": a.state_changed_at,
+             "idle_minutes": int((timezone.now() - a.state_changed_at).total_seconds() // 60)} for a in idle]
+
+
+def system_status(*, include_metrics: bool = False, include_agent_details: bool = False) -> dict:
     hosts = (
         Agent.objects.exclude(state=AgentState.STOPPED).values("host").annotate(agents=Count("id")).order_by("host")
     )
-    return {
+    status = {
         **system_health(),
         "agents_by_state": agents_by_state(),
         "hosts": {row["host"]: row["agents"] for row in hosts},
     }
+    if include_metrics:
+        status["metrics"] = system_metrics()
+    if include_agent_details:
+        status["agents"] = [agent_status(agent=agent) for agent in agent_list()]
+    return status

@@ -1,10 +1,12 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring.selectors import system_health
+from monitoring.selectors import agents_idle, agents_performance, system_health, system_metrics, system_status
 from orchestrator.api import ErrorBody
 from orchestrator.serializers import StrictBooleanField, StrictSerializer, validated
 
@@ -41,3 +43,45 @@ class HealthView(APIView):
             return Response(health)
         failing = "; ".join(f"{name} {result}" for name, result in health["checks"].items() if result != "ok")
         return Response(ErrorBody(error_message=f"unhealthy: {failing}", data=health), status=503)
+
+
+class StatusQuerySerializer(StrictSerializer):
+    include_metrics = StrictBooleanField(required=False, default=False)
+    include_agent_details = StrictBooleanField(required=False, default=False)
+
+
+class IdleQuerySerializer(StrictSerializer):
+    min_minutes = serializers.IntegerField(required=False, default=0, min_value=0, max_value=525600,
+                                           help_text="Only agents idle at least this long.")
+
+
+class MonitorViewSet(viewsets.ViewSet):
+    """The service and its agents in numbers."""
+
+    @extend_schema(operation_id="monitor_status", summary="System status",
+                   parameters=[StatusQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["get"])
+    def status(self, request):
+        """Health checks, agents by state and host; with metrics and each agent's status on request."""
+        query = validated(StatusQuerySerializer, request.query_params)
+        return Response(system_status(**query))
+
+    @extend_schema(operation_id="monitor_metrics", summary="Metrics (JSON)", responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["get"])
+    def metrics(self, request):
+        """Agents by state, messages by status, delivery latency, restarts, crashes, alerts, sweep times."""
+        return Response(system_metrics())
+
+    @extend_schema(operation_id="monitor_agents_performance", summary="Per-agent performance",
+                   responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["get"], url_path="agents/performance")
+    def agents_performance(self, request):
+        """Health, uptime, restarts and delivery of each live agent over the last 24 hours."""
+        return Response(agents_performance())
+
+    @extend_schema(operation_id="monitor_agents_idle", summary="Idle agents",
+                   parameters=[IdleQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["get"], url_path="agents/idle")
+    def agents_idle(self, request):
+        """Agents at their prompt with nothing to do, longest idle first."""
+        return Response(agents_idle(**validated(IdleQuerySerializer, request.query_params)))

@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from agents.views import AgentViewSet, ApprovalViewSet, MessageViewSet
-from monitoring.views import HealthView
+from monitoring.views import HealthView, MonitorViewSet
 from orchestrator.docs import RedocView, SchemaView, SwaggerView
 from orchestrator.metrics import metrics_view
 
@@ -12,6 +12,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("agents", AgentViewSet, basename="agents")
 router.register("agents", ApprovalViewSet, basename="approvals")
 router.register("messages", MessageViewSet, basename="messages")
+router.register("monitor", MonitorViewSet, basename="monitor")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

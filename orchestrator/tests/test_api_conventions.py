@@ -12,7 +12,8 @@ PROTECTED = [
     ("post", "/agents/spawn"), ("get", "/agents/status"), ("get", "/agents/list"),
     ("post", "/agents/restart"), ("post", "/agents/kill"), ("post", "/agents/approve"), ("post", "/agents/deny"),
     ("post", "/messages/send"), ("post", "/messages/broadcast"), ("get", "/messages/history"), ("get", "/messages/1"),
-    ("get", "/openapi.json"),
+    ("get", "/monitor/status"), ("get", "/monitor/metrics"), ("get", "/monitor/agents/idle"),
+    ("get", "/monitor/agents/performance"), ("get", "/openapi.json"),
     ("get", "/docs"), ("get", "/redoc"), ("get", "/metrics"),
 ]
 
