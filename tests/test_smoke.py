@@ -29,11 +29,17 @@ def request(url: str, token: str, payload: dict | None = None) -> tuple[int, dic
         return error.code, json.load(error)
 
 
+def metrics_page(url: str, token: str) -> str:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return response.read().decode()
+
+
 def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatch):
     port, socket_name = free_port(), f"smoke-{secrets.token_hex(4)}"
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV and not k.startswith("TMUX_ORC_")}
     env.update(TMUX_TMPDIR=str(tmp_path / "tmux"), TMUX_ORC_DATA_DIR=str(tmp_path / "data"),
-               TMUX_ORC_PORT=str(port), TMUX_ORC_TMUX_SOCKET=socket_name, TMUX_ORC_WORKERS="1",
+               TMUX_ORC_PORT=str(port), TMUX_ORC_TMUX_SOCKET=socket_name, TMUX_ORC_WORKERS="2",
                TMUX_ORC_CONFIG=str(TEST_CONFIG))
     (tmp_path / "tmux").mkdir()
     monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "tmux"))
@@ -60,6 +66,10 @@ def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatc
         # beat and the worker report in: the health check turns healthy by itself
         wait_for(lambda: request(f"{base}/monitor/health", "")[0] == 200, timeout=60, message="a healthy service",
                  describe=lambda: request(f"{base}/monitor/health", ""))
+        # two web processes, one set of numbers
+        metrics = [metrics_page(f"{base}/metrics", token) for _ in range(4)]
+        assert all('tmux_orc_agents{state="starting"}' in m or 'tmux_orc_agents{state="idle"}' in m for m in metrics)
+        assert all("django_http_requests_total_by_method_total" in m for m in metrics)
     finally:
         stop(process)
         Gateway(socket_name=socket_name).kill_server()

@@ -75,6 +75,7 @@ class Command(OrchestratorCommand):
         if options["log_level"]:
             env["TMUX_ORC_LOG_LEVEL"] = options["log_level"]
         parts = options["only"] or list(PROCESSES)
+        env["PROMETHEUS_MULTIPROC_DIR"] = self._fresh_metrics_dir()
         token = ""
         if "web" in parts:  # one process migrates, so hosts that only run a worker never race it
             call_command("migrate", interactive=False, verbosity=0)
@@ -90,6 +91,14 @@ class Command(OrchestratorCommand):
             self.stdout.write("stopping...")
         finally:
             self._stop(children)
+
+    @staticmethod
+    def _fresh_metrics_dir() -> str:
+        """Where the web server processes keep request metrics, so /metrics adds them up."""
+        path = settings.DATA_DIR / "prometheus"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return str(path)
 
     def _command(self, name: str, options) -> list[str]:
         orc = settings.TMUX_ORC

@@ -1,0 +1,40 @@
+"""/metrics in the Prometheus text format, with the orchestrator's own metrics."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.models import Agent, AgentState, Message, MessageStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def scrape(api) -> dict:
+    response = api.get("/metrics")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.content.decode()) for s in family.samples}
+
+
+def test_metrics_report_agents_messages_latency_and_restarts(api):
+    agent = Agent.objects.create(name="a", session_name="p", agent_type="qa", profile="shell", project_path="/tmp",
+                                 host="h1", state=AgentState.IDLE)
+    now = timezone.now()
+    for seconds in (0.2, 3, 40):
+        m = Message.objects.create(agent=agent, body="x", status=MessageStatus.DELIVERED)
+        Message.objects.filter(pk=m.pk).update(created_at=now - timedelta(seconds=seconds), delivered_at=now)
+    agent.set_state(AgentState.CRASHED, "gone")
+    agent.set_state(AgentState.STARTING, "restarted")
+
+    samples = scrape(api)
+
+    assert samples[("tmux_orc_agents", (("state", "starting"),))] == 1
+    assert samples[("tmux_orc_messages", (("status", "delivered"),))] == 3
+    assert samples[("tmux_orc_delivery_seconds_bucket", (("le", "0.5"),))] == 1
+    assert samples[("tmux_orc_delivery_seconds_bucket", (("le", "5.0"),))] == 2
+    assert samples[("tmux_orc_delivery_seconds_count", ())] == 3
+    assert 43 <= samples[("tmux_orc_delivery_seconds_sum", ())] <= 44
+    assert samples[("tmux_orc_restarts_total", ())] == 1
+    assert any(name.startswith("django_http_requests") for name, _ in samples)  # django-prometheus too
