@@ -13,7 +13,8 @@ USAGE = """usage: tmux-orc [--verbose] [--version] COMMAND ...
 
 Commands:
   agent spawn|list|status|restart|kill   manage agents (tmux-orc agent --help)
-  status                                 system health and agents by state
+  status [--watch]                       system health and agents by state
+  monitor agents idle|performance        what the agents are doing; monitor metrics
   server start [--host] [--port] [--workers] [--reload]
                                          run the web server, worker and beat
   token create|list|revoke               API tokens

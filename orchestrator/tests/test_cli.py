@@ -300,3 +300,38 @@ def test_agent_send_and_history(eager_jobs, gateway, project_dir, monkeypatch):
 def test_agent_send_to_an_unknown_target_is_a_clear_error():
     with pytest.raises(CommandError, match="no agent at nobody:here"):
         run("agent", "send", "nobody:here", "hi")
+
+
+@pytest.mark.django_db
+def test_monitor_agents_idle_lists_idle_agents():
+    make_agent(name="sleepy", state=AgentState.IDLE)
+    make_agent(name="busy", state=AgentState.WORKING)
+
+    output = run("monitor", "agents", "idle")
+
+    assert "work:sleepy" in output and "work:busy" not in output
+    assert [row["target"] for row in json.loads(run("monitor", "agents", "idle", "--json"))] == ["work:sleepy"]
+
+
+@pytest.mark.django_db
+def test_monitor_metrics_and_performance_print():
+    make_agent(name="one", state=AgentState.IDLE)
+    assert "agents idle" in run("monitor", "metrics")
+    assert "work:one" in run("monitor", "agents", "performance")
+
+
+@pytest.mark.django_db
+def test_watch_redraws_until_interrupted(monkeypatch):
+    import time as time_module
+
+    make_agent(name="w", state=AgentState.IDLE)
+    draws = []
+
+    def interrupt_on_second_sleep(seconds):
+        draws.append(seconds)
+        if len(draws) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(time_module, "sleep", interrupt_on_second_sleep)
+    output = run("agent", "status", "work:w", "--watch", "1")
+    assert output.count("state ") == 2 and "Ctrl-C to stop" in output

@@ -11,7 +11,8 @@ from agents.models import MessageStatus, OperationStatus
 from agents.roles import wait_timeout
 from agents.serializers import AgentSerializer, MessageSerializer, OperationResultSerializer
 from orchestrator.management.base import OrchestratorCommand
-from orchestrator.output import fields, table
+from orchestrator.management.watch import add_watch_argument, watch
+from orchestrator.output import fields, table, to_json
 
 LIST_COLUMNS = ["target", "state", "agent_type", "profile", "host", "tmux_pane_id", "last_activity_at"]
 STILL_PENDING = 3  # exit code: asked, but not confirmed within the wait
@@ -39,6 +40,7 @@ class Command(OrchestratorCommand):
         status = actions.add_parser("status", help="one agent's state and health")
         status.add_argument("target", help="session:window")
         status.add_argument("--activity", action="store_true", help="include recent activity")
+        add_watch_argument(status)
         for name, text in [("restart", "restart the agent's program"), ("kill", "remove the agent's window"),
                            ("deny", "refuse the permission prompt on the agent's screen")]:
             actions.add_parser(name, help=text).add_argument("target", help="session:window")
@@ -115,12 +117,17 @@ class Command(OrchestratorCommand):
         self.emit(options, data, table(data, LIST_COLUMNS) if data else "no agents")
 
     def do_status(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        data = selectors.agent_status(agent=agent, include_activity=options["activity"])
-        text = fields({k: v for k, v in data.items() if k != "activity_summary"})
-        if options["activity"]:
-            text += "\nactivity:\n" + "\n".join(f"  {line}" for line in data["activity_summary"])
-        self.emit(options, data, text)
+        def render() -> str:
+            agent = selectors.agent_get(target=options["target"])
+            data = selectors.agent_status(agent=agent, include_activity=options["activity"])
+            if options["json"]:
+                return to_json(data)
+            text = fields({k: v for k, v in data.items() if k != "activity_summary"})
+            if options["activity"]:
+                text += "\nactivity:\n" + "\n".join(f"  {line}" for line in data["activity_summary"])
+            return text
+
+        watch(self.stdout.write, render, options["watch"])
 
     def _outcome(self, options, operation):
         operation = selectors.operation_wait(operation=operation, timeout=wait_timeout(operation.agent.agent_type))

@@ -4,17 +4,29 @@ from django.core.management.base import CommandError
 
 from monitoring.selectors import system_status
 from orchestrator.management.base import OrchestratorCommand
-from orchestrator.output import fields
+from orchestrator.management.watch import add_watch_argument, watch
+from orchestrator.output import fields, to_json
+
+
+def render(data: dict) -> str:
+    lines = [fields({"status": data["status"], **data["checks"]}), "", "agents by state:"]
+    lines += [f"  {state:<17}{count}" for state, count in data["agents_by_state"].items()]
+    lines += ["", "hosts:"] + ([f"  {h:<17}{n} live agent(s)" for h, n in data["hosts"].items()] or ["  none"])
+    return "\n".join(lines)
 
 
 class Command(OrchestratorCommand):
     help = "Show system health and how many agents are in each state."
 
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        add_watch_argument(parser)
+
     def handle(self, *args, **options):
+        if options["watch"]:
+            watch(self.stdout.write, lambda: render(system_status()), options["watch"])
+            return
         data = system_status()
-        lines = [fields({"status": data["status"], **data["checks"]}), "", "agents by state:"]
-        lines += [f"  {state:<17}{count}" for state, count in data["agents_by_state"].items()]
-        lines += ["", "hosts:"] + ([f"  {h:<17}{n} live agent(s)" for h, n in data["hosts"].items()] or ["  none"])
-        self.emit(options, data, "\n".join(lines))
+        self.stdout.write(to_json(data) if options["json"] else render(data))
         if data["status"] != "healthy":
-            raise CommandError("unhealthy")
+            raise CommandError("unhealthy: " + "; ".join(f"{k} {v}" for k, v in data["checks"].items() if v != "ok"))
