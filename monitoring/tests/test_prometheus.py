@@ -38,3 +38,29 @@ def test_metrics_report_agents_messages_latency_and_restarts(api):
     assert 43 <= samples[("tmux_orc_delivery_seconds_sum", ())] <= 44
     assert samples[("tmux_orc_restarts_total", ())] == 1
     assert any(name.startswith("django_http_requests") for name, _ in samples)  # django-prometheus too
+
+
+def test_deploy_files_scrape_and_chart_metrics_that_exist(api):
+    import json
+    import re
+
+    import yaml
+
+    from conftest import ROOT
+
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    assert prometheus["scrape_configs"][0]["metrics_path"] == "/metrics"
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "tmux-orchestrator.json").read_text())
+    titles = {p["title"] for p in dashboard["panels"]}
+    assert {"Agents by state", "Message delivery latency", "Health sweep duration", "Restarts of crashed agents",
+            "API latency"} <= titles
+    from monitoring.services import worker_started
+
+    worker_started()  # so the sweep time has a sample
+    api.get("/agents/list")  # and request latency too
+    exported = {name for name, _ in scrape(api)}
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for metric in re.findall(r"\b((?:tmux_orc|django)_[a-z_]+)", target["expr"]):
+                family = re.sub(r"_(bucket|total)$", "", metric)
+                assert any(name.startswith(family) for name in exported), (panel["title"], metric)
