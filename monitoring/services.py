@@ -47,16 +47,21 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
             changed += _move(agent, AgentState.CRASHED, crash)
         else:
             alive.append((agent, pane))
-    screens = gateway.capture_panes([agent.tmux_pane_id for agent, _ in alive])
+    # Only screens that changed since the last look (or never looked at) are captured.
+    to_look = [agent.tmux_pane_id for agent, pane in alive if _needs_look(agent, pane)]
+    screens = gateway.capture_panes(to_look)
     for agent, pane in alive:
         activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
         profile = profiles.get(agent.profile)
-        state = classify_screen(screens.get(agent.tmux_pane_id, ""), profile) if profile else None
         quiet = (timezone.now() - activity).total_seconds()
+        if agent.tmux_pane_id in screens:
+            state = classify_screen(screens[agent.tmux_pane_id], profile) if profile else None
+        else:  # the same screen as last time: the same state, but time may have passed
+            state = None if agent.state == AgentState.WORKING and not profile.input_style else agent.state
         if state is None:  # no input on screen means busy; a program we cannot read: its output
             busy = (profile and profile.input_style) or quiet < RECENT_OUTPUT_SECONDS
             state = AgentState.WORKING if busy else AgentState.IDLE
-        reason = "seen on screen"
+        reason = "seen on screen" if state != agent.state else agent.state_reason
         if state == AgentState.WORKING and quiet > settings.TMUX_ORC.stuck_after:
             state, reason = AgentState.STUCK, f"working, but its screen has not changed for {quiet:.0f} s"
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
@@ -143,6 +148,15 @@ def _resume_deliveries(agents: list[Agent]) -> None:
     for agent in agents:
         if agent.pk in ids and (agent.state == AgentState.IDLE or agent.pk in pressing):
             enqueue_delivery(agent)
+
+
+def _needs_look(agent: Agent, pane: PaneInfo) -> bool:
+    """Whether the screen may differ from the last look. tmux keeps activity in whole
+    seconds, so output in the same second as the last one does not change it: a pane
+    stays worth a look until one sweep has seen it a full second after its last output."""
+    activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
+    recent = (timezone.now() - activity).total_seconds() < settings.TMUX_ORC.health_check_interval + 1.5
+    return recent or activity != agent.last_activity_at or agent.state in (AgentState.STARTING, AgentState.CRASHED)
 
 
 def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reason: str) -> str:

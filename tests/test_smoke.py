@@ -29,6 +29,14 @@ def request(url: str, token: str, payload: dict | None = None) -> tuple[int, dic
         return error.code, json.load(error)
 
 
+def answers(url: str) -> int | None:
+    """The status of a GET, or None while the server does not answer (it is starting up)."""
+    try:
+        return request(url, "")[0]
+    except (ConnectionError, urllib.error.URLError):
+        return None
+
+
 def metrics_page(url: str, token: str) -> str:
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=30) as response:
@@ -64,8 +72,8 @@ def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatc
         assert [a["target"] for a in listed["data"]] == ["smoke:Shell-developer"]
         assert request(f"{base}/agents/list", "wrong")[0] == 401
         # beat and the worker report in: the health check turns healthy by itself
-        wait_for(lambda: request(f"{base}/monitor/health", "")[0] == 200, timeout=60, message="a healthy service",
-                 describe=lambda: request(f"{base}/monitor/health", ""))
+        wait_for(lambda: answers(f"{base}/monitor/health") == 200, timeout=60, message="a healthy service",
+                 describe=lambda: f"{request(f'{base}/monitor/health', '')}\n{output.text[-3000:]}")
         # two web processes, one set of numbers
         metrics = [metrics_page(f"{base}/metrics", token) for _ in range(4)]
         assert all('tmux_orc_agents{state="starting"}' in m or 'tmux_orc_agents{state="idle"}' in m for m in metrics)
