@@ -11,7 +11,8 @@ from orchestrator.celery import host_queue
 @shared_task(name="monitoring.sweep_hosts", time_limit=30)
 def sweep_hosts() -> None:
     interval = settings.TMUX_ORC.health_check_interval
-    services.beat_heartbeat()
+    if not services.beat_tick():
+        return  # another beat already asked for this interval's sweep
     for host in services.hosts_to_sweep():
         sweep_host.apply_async(args=[host], queue=host_queue(host), expires=interval)
 

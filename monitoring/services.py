@@ -98,6 +98,7 @@ def hosts_to_sweep() -> list[str]:
 
 
 def beat_heartbeat() -> None:
+    """For tests and tools: beat was here now."""
     Heartbeat.objects.update_or_create(name="beat", defaults={"seen_at": timezone.now()})
 
 
@@ -178,3 +179,37 @@ def _move(agent: Agent, state: str, reason: str, **fields) -> int:
         return 0
     moved = agent.state != state
     return int(agent.set_state(state, reason, only_from=agent.state, **fields) and moved)
+
+
+# --- the schedule ---------------------------------------------------------------------------
+
+SCHEDULE = {
+    # name: (task, seconds or a setting's name)
+    "Health sweep of every host": ("monitoring.sweep_hosts", "health_check_interval"),
+    "Expire undelivered messages": ("monitoring.expire_messages", 60.0),
+}
+
+
+def schedule_ensure() -> None:
+    """Write the periodic jobs into django-celery-beat's tables. Intervals follow the
+    configuration at each start; a job paused in the admin stays paused."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    for name, (task, every) in SCHEDULE.items():
+        seconds = getattr(settings.TMUX_ORC, every) if isinstance(every, str) else every
+        interval, _ = IntervalSchedule.objects.get_or_create(every=max(1, round(seconds)),
+                                                             period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=name, defaults={"task": task, "interval": interval, "expire_seconds": max(1, round(seconds))}
+        )
+
+
+def beat_tick() -> bool:
+    """Claim this interval's fan-out: True for the first beat to ask, so two beat
+    processes started by mistake still sweep once per interval."""
+    now = timezone.now()
+    window = timedelta(seconds=0.8 * settings.TMUX_ORC.health_check_interval)
+    beat, created = Heartbeat.objects.get_or_create(name="beat", defaults={"seen_at": now})
+    if created:
+        return True
+    return bool(Heartbeat.objects.filter(pk=beat.pk, seen_at__lte=now - window).update(seen_at=now))

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "django_celery_beat",
     "orchestrator",
     "agents",
     "teams",
@@ -147,7 +148,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Periodic jobs live in the database (django-celery-beat), so they can be changed or paused
+# in the admin; monitoring.services.schedule_ensure writes them at start.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -198,15 +201,6 @@ LOGGING = {
     "loggers": {"libtmux": {"level": "WARNING"}, **_QUIET_LOGGERS},
 }
 
-CELERY_BEAT_SCHEDULE = {
-    "sweep-hosts": {
-        "task": "monitoring.sweep_hosts",
-        "schedule": ORC.health_check_interval,
-        # A sweep that could not start within its interval is dropped, not piled up.
-        "options": {"expires": ORC.health_check_interval},
-    },
-    "expire-messages": {"task": "monitoring.expire_messages", "schedule": 60.0, "options": {"expires": 60.0}},
-}
 
 # --- Alert e-mail (Django's mail, over SMTP_HOST) ------------------------------------------
 if ORC.smtp_host:

@@ -40,3 +40,32 @@ def test_a_sweep_does_not_undo_a_kill_made_after_it_looked(project_dir, gateway)
 
     assert moved is False
     assert Agent.objects.get(pk=agent.pk).state == AgentState.STOPPED
+
+
+def test_the_schedule_is_written_once_and_follows_the_configured_interval(monkeypatch):
+    from django_celery_beat.models import PeriodicTask
+
+    from monitoring.services import schedule_ensure
+
+    monkeypatch.setattr(settings.TMUX_ORC, "health_check_interval", 5.0)
+    schedule_ensure()
+    PeriodicTask.objects.filter(task="monitoring.sweep_hosts").update(enabled=False)  # paused in the admin
+    monkeypatch.setattr(settings.TMUX_ORC, "health_check_interval", 7.0)
+    schedule_ensure()
+
+    sweep = PeriodicTask.objects.get(task="monitoring.sweep_hosts")
+    assert PeriodicTask.objects.filter(task__startswith="monitoring.").count() == 2
+    assert sweep.interval.every == 7 and sweep.expire_seconds == 7 and sweep.enabled is False
+
+
+def test_two_beats_in_one_interval_sweep_once(monkeypatch):
+    from monitoring import jobs
+
+    sent = []
+    monkeypatch.setattr(jobs.sweep_host, "apply_async", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(jobs.services, "hosts_to_sweep", lambda: ["h1"])
+
+    jobs.sweep_hosts()
+    jobs.sweep_hosts()  # a second beat, a moment later
+
+    assert [call["args"] for call in sent] == [["h1"]]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from monitoring.services import schedule_ensure
 from orchestrator.celery import host_queue
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.models import ApiToken, token_digest
@@ -80,6 +81,8 @@ class Command(OrchestratorCommand):
         if "web" in parts:  # one process migrates, so hosts that only run a worker never race it
             call_command("migrate", interactive=False, verbosity=0)
             token = startup_token()
+        if "beat" in parts:
+            schedule_ensure()
         children = {name: subprocess.Popen(self._command(name, options), env=env) for name in parts}
         signal.signal(signal.SIGTERM, _interrupt)
         try:
@@ -119,7 +122,7 @@ class Command(OrchestratorCommand):
             ]
         return [
             sys.executable, "-m", "celery", "-A", "orchestrator", "beat",
-            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", level,
+            "--loglevel", level,
         ]
 
     def _wait_for_web(self, options, web: subprocess.Popen) -> None:
