@@ -36,9 +36,9 @@ class AnthropicStub:
         with self.lock:
             self.script.append(Reply(text=text, delay=delay))
 
-    def reply_tool(self, name: str, arguments: dict) -> None:
+    def reply_tool(self, name: str, arguments: dict, delay: float = 0.0) -> None:
         with self.lock:
-            self.script.append(Reply(tool=(name, arguments)))
+            self.script.append(Reply(tool=(name, arguments), delay=delay))
 
     # -- what Claude Code sent ------------------------------------------------------------
     def turns(self) -> list[dict]:

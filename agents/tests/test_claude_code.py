@@ -158,3 +158,24 @@ def test_history_keeps_claudes_answer(claude, stub, api):
     history = api.get("/messages/history", {"target": claude.target}).json()["data"]
     assert history[-1]["body"] == "what is the answer?"
     assert "The answer is forty-two." in history[-1]["reply"]
+
+
+def test_a_scripted_turn_is_seen_idle_working_waiting_for_approval_then_idle(claude, stub, api, tmp_path):
+    from agents.models import AgentEvent
+
+    made = tmp_path / "turn.txt"
+    stub.reply_tool("Bash", {"command": f"touch {made}", "description": "Create the file"}, delay=3)
+    stub.reply_text("All done.", delay=3)
+    assert state_of(claude) == AgentState.IDLE
+    start = AgentEvent.objects.filter(agent=claude).count()
+
+    deliver(claude, "make the file, then tell me")
+    sweep_until(lambda: state_of(claude) == AgentState.WAITING_APPROVAL, message="the permission prompt")
+    assert api.post("/agents/approve", {"target": claude.target}, format="json").status_code == 200
+    sweep_until(lambda: made.exists() and state_of(claude) == AgentState.IDLE, message="the end of the turn")
+
+    seen = [e.to_state for e in AgentEvent.objects.filter(agent=claude).order_by("created_at", "id")[start:]]
+    expected = [AgentState.WORKING, AgentState.WAITING_APPROVAL, AgentState.WORKING, AgentState.IDLE]
+    it = iter(seen)
+    assert all(state in it for state in expected), seen  # in this order (other looks may come between)
+    assert seen[-1] == AgentState.IDLE
