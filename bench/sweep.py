@@ -1,6 +1,7 @@
 """How long one health sweep takes for N agents, classification and database writes included.
 
 Run: .venv/bin/python bench/sweep.py [--agents 200] [--repeat 5]
+     (BENCH_PROFILE=1 also prints a profile of one quiet sweep)
 
 Uses a private data directory (a fresh SQLite database) and a private tmux server with N
 panes; prints median wall times for a sweep where nothing changed and one where every
@@ -71,8 +72,14 @@ def main() -> None:
             for s, w in zip(specs, created)
         )
         host_sweep(host=host)  # first look: every agent moves out of `starting`
-        time.sleep(1.1)  # tmux keeps activity in whole seconds: let the first look's second pass
+        # A screen stays worth a look for one interval after its last output (tmux keeps
+        # activity in whole seconds): wait that out, for the steady state of quiet agents.
+        time.sleep(settings.TMUX_ORC.health_check_interval + 2)
+        host_sweep(host=host)
         quiet = median_ms(lambda: host_sweep(host=host), args.repeat)
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            cProfile.runctx("host_sweep(host=host)", globals(), locals(), sort="cumtime")
 
         def poke_all():
             for pane in gateway.list_panes():
