@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-from django.utils import timezone
-
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway
 from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
@@ -52,18 +51,7 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     screens = gateway.capture_panes(to_look)
     for agent, pane in alive:
         activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
-        profile = profiles.get(agent.profile)
-        quiet = (timezone.now() - activity).total_seconds()
-        if agent.tmux_pane_id in screens:
-            state = classify_screen(screens[agent.tmux_pane_id], profile) if profile else None
-        else:  # the same screen as last time: the same state, but time may have passed
-            state = None if agent.state == AgentState.WORKING and not profile.input_style else agent.state
-        if state is None:  # no input on screen means busy; a program we cannot read: its output
-            busy = (profile and profile.input_style) or quiet < RECENT_OUTPUT_SECONDS
-            state = AgentState.WORKING if busy else AgentState.IDLE
-        reason = "seen on screen" if state != agent.state else agent.state_reason
-        if state == AgentState.WORKING and quiet > settings.TMUX_ORC.stuck_after:
-            state, reason = AgentState.STUCK, f"working, but its screen has not changed for {quiet:.0f} s"
+        state, reason = _seen_state(agent, activity, screens.get(agent.tmux_pane_id), profiles.get(agent.profile))
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
         changed += _move(agent, state, reason, **fields)
     _raise_alerts(agents, before)
@@ -73,6 +61,22 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     _record_replies(gateway, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
     _heartbeat(host, panes, started, agents=len(agents), changed=changed)
     return changed
+
+
+def _seen_state(agent: Agent, activity: datetime, screen: str | None, profile) -> tuple[str, str]:
+    """The state of a live agent from its screen (None: the same screen as last time)."""
+    quiet = (timezone.now() - activity).total_seconds()
+    readable = bool(profile and profile.input_style)
+    if screen is not None:
+        state = classify_screen(screen, profile) if profile else None
+    else:  # unchanged: the same state, though an unreadable program's output may have stopped
+        state = None if agent.state == AgentState.WORKING and not readable else agent.state
+    if state is None:  # no input on screen means busy; for a program we cannot read, its output
+        state = AgentState.WORKING if readable or quiet < RECENT_OUTPUT_SECONDS else AgentState.IDLE
+    reason = "seen on screen" if state != agent.state else agent.state_reason
+    if state == AgentState.WORKING and quiet > settings.TMUX_ORC.stuck_after:
+        state, reason = AgentState.STUCK, f"working, but its screen has not changed for {quiet:.0f} s"
+    return state, reason
 
 
 def _heartbeat(host: str, panes: dict, started: float, **details) -> None:
