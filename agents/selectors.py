@@ -81,15 +81,21 @@ def agent_status(*, agent: Agent, include_activity: bool = False) -> dict:
     return status
 
 
+def _until_final(row, timeout: float, interval: float = 0.05):
+    """Re-read `row` until it is final (a worker finished with it) or `timeout` s passed."""
+    deadline = time.monotonic() + timeout
+    row.refresh_from_db()
+    while not row.is_final and time.monotonic() < deadline:
+        time.sleep(interval)
+        row.refresh_from_db()
+    return row
+
+
 def operation_wait(*, operation: AgentOperation, timeout: float) -> AgentOperation:
     """The operation once it is final, or as it stands when `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        operation.refresh_from_db()
-        if operation.is_final or time.monotonic() >= deadline:
-            operation.agent.refresh_from_db()
-            return operation
-        time.sleep(0.05)
+    _until_final(operation, timeout)
+    operation.agent.refresh_from_db()
+    return operation
 
 
 def operation_detail(operation: AgentOperation) -> str:
@@ -114,11 +120,7 @@ def message_get(*, message_id: int) -> Message:
 
 def message_wait(*, message: Message, timeout: float) -> Message:
     """The message once final (delivered, failed, expired), or as it is after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not message.is_final and time.monotonic() < deadline:
-        time.sleep(0.1)
-        message.refresh_from_db()
-    return message
+    return _until_final(message, timeout, interval=0.1)
 
 
 def message_history(*, agent: Agent, limit: int = 50) -> list[Message]:
