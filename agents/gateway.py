@@ -99,7 +99,8 @@ def _in_invocations(groups: Iterable[Sequence[Sequence[str]]]) -> Iterable[list[
     chunk: list[Sequence[str]] = []
     size = 0
     for group in groups:
-        group_size = sum(len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in _chain(group)) + 2
+        args = _chain(group)
+        group_size = len("\0".join(args).encode("utf-8", "surrogateescape")) + 3
         if chunk and size + group_size > MAX_COMMAND_BYTES:
             yield chunk
             chunk, size = [], 0
@@ -273,11 +274,12 @@ class Gateway:
         """
         if not pane_ids:
             return {}
-        marker = f"\x1e{secrets.token_hex(8)}"
-        # display-message runs its text through strftime: `%12` would come back as `  %12`.
+        marker = f"\x1e{secrets.token_hex(4)}"
+        start = ["-S", str(-history)] if history else []
+        # Short command names fit more panes on one command line. display-message runs its
+        # text through strftime: `%12` would come back as `  %12`.
         groups = [
-            [["display-message", "-p", "-t", pane_id, f"{marker} {pane_id.replace('%', '%%')}"],
-             ["capture-pane", "-p", "-J", "-t", pane_id, "-S", str(-history)]]
+            [["display", "-p", f"{marker} {pane_id.replace('%', '%%')}"], ["capturep", "-pJt", pane_id, *start]]
             for pane_id in pane_ids
         ]
         try:

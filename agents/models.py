@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
+
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -87,6 +90,53 @@ class Agent(models.Model):
         for field, value in changes.items():
             setattr(self, field, value)
         return True
+
+
+@dataclass
+class StateSeen:
+    """What a sweep saw of one agent: its state, why, and other fields to save with it."""
+
+    agent: Agent
+    state: str
+    reason: str
+    fields: dict = field(default_factory=dict)
+
+    def values(self, now) -> dict:
+        values = {"state": self.state, "state_reason": self.reason[:500], **self.fields}
+        if self.state != self.agent.state:
+            values["state_changed_at"] = now
+        return values
+
+    @property
+    def is_news(self) -> bool:
+        return (self.agent.state, self.agent.state_reason) != (self.state, self.reason[:500]) or bool(self.fields)
+
+
+def agents_set_states(seen: list[StateSeen]) -> int:
+    """Write what a sweep saw of many agents in one transaction: one UPDATE per distinct
+    set of values and one INSERT for all the events. As `Agent.set_state(only_from=…)`, an
+    agent whose row left the state the sweep saw (killed, restarted meanwhile) is left
+    alone. Returns how many agents changed state; the objects are updated in place."""
+    seen = [s for s in seen if s.is_news]
+    if not seen:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        rows = Agent.objects.select_for_update().filter(pk__in=[s.agent.pk for s in seen])
+        current = dict(rows.values_list("pk", "state"))
+        seen = [s for s in seen if current.get(s.agent.pk) == s.agent.state]
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for s in seen:
+            groups[tuple(sorted(s.values(now).items()))].append(s.agent.pk)
+        for values, pks in groups.items():
+            Agent.objects.filter(pk__in=pks).update(**dict(values))
+        events = [AgentEvent(agent_id=s.agent.pk, from_state=s.agent.state, to_state=s.state,
+                             reason=s.reason[:500], created_at=now) for s in seen if s.state != s.agent.state]
+        AgentEvent.objects.bulk_create(events)
+    for s in seen:
+        for name, value in s.values(now).items():
+            setattr(s.agent, name, value)
+    return len(events)
 
 
 class AgentEvent(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from django.conf import settings
 
@@ -41,7 +42,7 @@ class Profile:
     def argv(self) -> list[str]:
         return shlex.split(self.command)
 
-    @property
+    @cached_property  # read for every agent at every sweep
     def program(self) -> str:
         return self.argv[0]
 

@@ -29,7 +29,10 @@ def _input_box(lines: list[str], marker: str) -> list[str] | None:
 def input_text(screen: str, profile: Profile) -> str | None:
     """What is in the agent's input line or box now ("" when empty); None when the screen
     shows no input (busy with a prompt, not started) or the profile cannot tell."""
-    lines = _lines(screen)
+    return _input_text(_lines(screen), profile)
+
+
+def _input_text(lines: list[str], profile: Profile) -> str | None:
     if not lines or not profile.input_style:
         return None
     if profile.input_style == "box":
@@ -52,9 +55,9 @@ def classify_screen(screen: str, profile: Profile) -> str | None:
     if any(re.search(marker, bottom, re.MULTILINE) for marker in profile.working_markers):
         return AgentState.WORKING
     last = lines[-1] if lines else ""
-    if profile.input_style == "box" and input_text(screen, profile) is not None:
+    if profile.input_style == "box" and _input_text(lines, profile) is not None:
         return AgentState.IDLE  # its input box is drawn, waiting (perhaps with text in it)
-    if profile.input_style == "line" and input_text(screen, profile) == "":
+    if profile.input_style == "line" and _input_text(lines, profile) == "":
         return AgentState.IDLE  # a bare prompt; text after it may be a command still running
     if any(re.search(marker, last) for marker in profile.ready_markers):
         return AgentState.IDLE

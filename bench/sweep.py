@@ -1,7 +1,7 @@
 """How long one health sweep takes for N agents, classification and database writes included.
 
 Run: .venv/bin/python bench/sweep.py [--agents 200] [--repeat 5]
-     (BENCH_PROFILE=1 also prints a profile of one quiet sweep)
+     (BENCH_PROFILE=1 also prints profiles of one quiet and one busy sweep)
 
 Uses a private data directory (a fresh SQLite database) and a private tmux server with N
 panes; prints median wall times for a sweep where nothing changed and one where every
@@ -88,6 +88,9 @@ def main() -> None:
             time.sleep(1.1)  # a new second of activity for every pane
 
         busy = median_ms(lambda: host_sweep(host=host), args.repeat, before=poke_all)
+        if os.environ.get("BENCH_PROFILE"):
+            poke_all()
+            cProfile.runctx("host_sweep(host=host)", globals(), locals(), sort="tottime")
         print(f"{args.agents} agents, median of {args.repeat} sweeps (classification and database writes included)")
         print(f"  nothing changed:     {quiet:8.1f} ms")
         print(f"  every screen changed: {busy:8.1f} ms")

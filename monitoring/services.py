@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway
-from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
+from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus, StateSeen, agents_set_states
 from agents.profiles import all_profiles
 from agents.screens import classify_screen, reply_after
 from agents.selectors import hosts_with_live_agents
@@ -21,15 +21,17 @@ from monitoring.recovery import recover_crashed
 
 SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
 RECENT_OUTPUT_SECONDS = 3.0
+SWEPT_STATES = [state for state in LIVE_STATES if state != AgentState.FAILED]
+# What a sweep reads of each agent; the rest (the briefing above all) loads if a restart needs it.
+SWEEP_FIELDS = ["name", "session_name", "profile", "host", "tmux_pane_id", "state", "state_reason", "state_changed_at",
+                "last_activity_at", "recovery_attempts", "next_recovery_at"]
 
 
 def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     """Look at every live agent of `host` in two tmux round trips; return how many changed.
     Crashed agents are then restarted, as far as recovery allows."""
     started = time.monotonic()
-    agents = list(
-        Agent.objects.filter(host=host, state__in=LIVE_STATES).exclude(tmux_pane_id="").exclude(state=AgentState.FAILED)
-    )
+    agents = list(Agent.objects.filter(host=host, state__in=SWEPT_STATES).exclude(tmux_pane_id="").only(*SWEEP_FIELDS))
     gateway = gateway or local_gateway()
     panes = {pane.pane_id: pane for pane in gateway.list_panes()}
     if not agents:
@@ -38,12 +40,12 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     before = {agent.pk: agent.state for agent in agents}
     gone_reason = "the window is gone" if panes else "the tmux server is not running"
     profiles = all_profiles()
-    changed, alive = 0, []
+    seen, alive = [], []
     for agent in agents:
         pane = panes.get(agent.tmux_pane_id)
         crash = _crash_reason(agent, pane, profiles, gone_reason)
         if crash:
-            changed += _move(agent, AgentState.CRASHED, crash)
+            seen.append(StateSeen(agent, AgentState.CRASHED, crash))
         else:
             alive.append((agent, pane))
     # Only screens that changed since the last look (or never looked at) are captured.
@@ -53,12 +55,13 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
         activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
         state, reason = _seen_state(agent, activity, screens.get(agent.tmux_pane_id), profiles.get(agent.profile))
         fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
-        changed += _move(agent, state, reason, **fields)
+        seen.append(StateSeen(agent, state, reason, fields))
+    changed = agents_set_states(seen)
     _raise_alerts(agents, before)
     recover_crashed(agents=[agent for agent in agents if agent.state == AgentState.CRASHED])
     live = [agent for agent, _ in alive]
-    _resume_deliveries(live)
-    _record_replies(gateway, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
+    _resume_deliveries(host, live)
+    _record_replies(gateway, host, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
     _heartbeat(host, panes, started, agents=len(agents), changed=changed)
     return changed
 
@@ -75,7 +78,8 @@ def _seen_state(agent: Agent, activity: datetime, screen: str | None, profile) -
         state = AgentState.WORKING if readable or quiet < RECENT_OUTPUT_SECONDS else AgentState.IDLE
     reason = "seen on screen" if state != agent.state else agent.state_reason
     if state == AgentState.WORKING and quiet > settings.TMUX_ORC.stuck_after:
-        state, reason = AgentState.STUCK, f"working, but its screen has not changed for {quiet:.0f} s"
+        stuck_for = f"working, but its screen has not changed for {quiet:.0f} s"
+        state, reason = AgentState.STUCK, agent.state_reason if agent.state == AgentState.STUCK else stuck_for
     return state, reason
 
 
@@ -83,7 +87,9 @@ def _heartbeat(host: str, panes: dict, started: float, **details) -> None:
     """The worker of `host` is alive, and this is what it saw of tmux."""
     details.update(tmux_running=bool(panes) or local_gateway_running(), panes=len(panes),
                    sweep_ms=round((time.monotonic() - started) * 1000, 1))
-    Heartbeat.objects.update_or_create(name=f"worker:{host}", defaults={"seen_at": timezone.now(), "details": details})
+    values = {"seen_at": timezone.now(), "details": details}
+    if not Heartbeat.objects.filter(name=f"worker:{host}").update(**values):
+        Heartbeat.objects.update_or_create(name=f"worker:{host}", defaults=values)
 
 
 def worker_started() -> None:
@@ -124,17 +130,17 @@ def _raise_alerts(agents: list[Agent], before: dict[int, str]) -> None:
 REPLY_HISTORY_LINES = 300
 
 
-def _record_replies(gateway: Gateway, idle: list[Agent], profiles: dict) -> None:
+def _record_replies(gateway: Gateway, host: str, idle: list[Agent], profiles: dict) -> None:
     """For agents back at their prompt, keep what they answered to their last message."""
     recent = timezone.now() - timedelta(hours=1)
-    unanswered = {
+    unanswered = {  # the host's, not a list of ids: a query that costs the same for 500 agents
         m.agent_id: m
-        for m in Message.objects.filter(agent__in=idle, status=MessageStatus.DELIVERED, replied_at=None,
+        for m in Message.objects.filter(agent__host=host, status=MessageStatus.DELIVERED, replied_at=None,
                                         delivered_at__gte=recent).order_by("delivered_at")
     }
-    if not unanswered:
-        return
     agents = [agent for agent in idle if agent.pk in unanswered]
+    if not agents:
+        return
     screens = gateway.capture_panes([a.tmux_pane_id for a in agents], history=REPLY_HISTORY_LINES)
     for agent in agents:
         message, profile = unanswered[agent.pk], profiles.get(agent.profile)
@@ -144,14 +150,15 @@ def _record_replies(gateway: Gateway, idle: list[Agent], profiles: dict) -> None
             Message.objects.filter(pk=message.pk).update(reply=reply, replied_at=timezone.now())
 
 
-def _resume_deliveries(agents: list[Agent]) -> None:
+def _resume_deliveries(host: str, agents: list[Agent]) -> None:
     """Wake delivery for agents that can take a waiting message now: idle ones, or any
     with an urgent message or one a worker left half-delivered."""
-    waiting = Message.objects.filter(agent__in=agents, status__in=[MessageStatus.QUEUED, MessageStatus.DELIVERING])
-    pressing = set(waiting.filter(Q(urgent=True) | Q(status=MessageStatus.DELIVERING)).values_list("agent_id", flat=True))
-    ids = set(waiting.values_list("agent_id", flat=True))
+    waiting = Message.objects.filter(agent__host=host, status__in=[MessageStatus.QUEUED, MessageStatus.DELIVERING])
+    ready: dict[int, bool] = {}  # agent id: whether it must be woken even if not idle
+    for agent_id, urgent, status in waiting.values_list("agent_id", "urgent", "status"):
+        ready[agent_id] = ready.get(agent_id, False) or urgent or status == MessageStatus.DELIVERING
     for agent in agents:
-        if agent.pk in ids and (agent.state == AgentState.IDLE or agent.pk in pressing):
+        if agent.pk in ready and (agent.state == AgentState.IDLE or ready[agent.pk]):
             enqueue_delivery(agent)
 
 
@@ -175,14 +182,6 @@ def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reas
     if profile and profile.program not in SHELLS and pane.current_command in SHELLS:
         return "the agent program exited back to a shell"
     return ""
-
-
-def _move(agent: Agent, state: str, reason: str, **fields) -> int:
-    """Write only what changed; return 1 if the state did."""
-    if (agent.state, agent.state_reason) == (state, reason) and not fields:
-        return 0
-    moved = agent.state != state
-    return int(agent.set_state(state, reason, only_from=agent.state, **fields) and moved)
 
 
 # --- the schedule ---------------------------------------------------------------------------
