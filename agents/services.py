@@ -109,10 +109,16 @@ def agent_spawn(
 
 
 def agent_restart(*, agent: Agent, requested_by: str = "") -> AgentOperation:
-    """Ask the worker to start the agent's program again in the same window."""
+    """Ask the worker to start the agent's program again in the same window. A restart
+    already waiting or under way is returned instead of asking for a second one."""
     if agent.state == AgentState.STOPPED:
         raise Conflict(f"{agent.target} was killed; spawn a new agent instead of restarting it")
     with transaction.atomic():
+        Agent.objects.select_for_update().filter(pk=agent.pk).first()  # one restart request at a time
+        under_way = agent.operations.filter(kind=OperationKind.RESTART,
+                                            status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]).first()
+        if under_way:
+            return under_way
         if requested_by != "recovery":  # a person's restart gives recovery a fresh start
             Agent.objects.filter(pk=agent.pk).update(recovery_attempts=0, next_recovery_at=None)
         return _request(agent, OperationKind.RESTART, requested_by)

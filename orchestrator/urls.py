@@ -7,12 +7,14 @@ from agents.views import AgentViewSet, ApprovalViewSet, MessageViewSet
 from monitoring.views import HealthView, MonitorViewSet
 from orchestrator.docs import RedocView, SchemaView, SwaggerView
 from orchestrator.metrics import metrics_view
+from teams.views import CoordinationViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("agents", AgentViewSet, basename="agents")
 router.register("agents", ApprovalViewSet, basename="approvals")
 router.register("messages", MessageViewSet, basename="messages")
 router.register("monitor", MonitorViewSet, basename="monitor")
+router.register("coordination", CoordinationViewSet, basename="coordination")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

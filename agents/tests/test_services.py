@@ -149,3 +149,14 @@ def test_messages_waiting_past_the_expiry_are_marked_expired(project_dir):
 
     assert Message.objects.get(pk=old.pk).status == MessageStatus.EXPIRED
     assert Message.objects.get(pk=fresh.pk).status == MessageStatus.QUEUED
+
+
+def test_a_second_restart_asked_before_the_first_ran_is_the_same_restart(project_dir, gateway):
+    agent = spawn(project_dir).agent
+    services.operation_run(operation_id=agent.operations.get().pk)
+
+    first = services.agent_restart(agent=agent, requested_by="recovery")
+    second = services.agent_restart(agent=agent, requested_by="alice")
+
+    assert first.pk == second.pk
+    assert agent.operations.filter(kind="restart").count() == 1

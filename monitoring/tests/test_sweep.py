@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 
 from agents import services
-from agents.models import Agent, AgentState
+from agents.models import Agent, AgentEvent, AgentState, StateSeen, agents_set_states
 from conftest import wait_for
 from monitoring.services import host_sweep
 
@@ -31,15 +31,17 @@ def test_a_live_shell_is_seen_idle_at_its_prompt(project_dir, gateway):
 
 
 def test_a_sweep_does_not_undo_a_kill_made_after_it_looked(project_dir, gateway):
-    agent = spawned(project_dir)
-    seen_by_sweep = Agent.objects.get(pk=agent.pk)
-    kill = services.agent_kill(agent=agent)
+    killed, other = spawned(project_dir, name="killed"), spawned(project_dir, name="other")
+    seen_by_sweep = list(Agent.objects.filter(pk__in=[killed.pk, other.pk]))
+    kill = services.agent_kill(agent=killed)
     services.operation_run(operation_id=kill.pk)
 
-    moved = seen_by_sweep.set_state(AgentState.CRASHED, "the window is gone", only_from=seen_by_sweep.state)
+    moved = agents_set_states([StateSeen(agent, AgentState.CRASHED, "the window is gone") for agent in seen_by_sweep])
 
-    assert moved is False
-    assert Agent.objects.get(pk=agent.pk).state == AgentState.STOPPED
+    assert moved == 1
+    assert Agent.objects.get(pk=killed.pk).state == AgentState.STOPPED
+    assert Agent.objects.get(pk=other.pk).state == AgentState.CRASHED
+    assert list(AgentEvent.objects.filter(to_state=AgentState.CRASHED).values_list("agent_id", flat=True)) == [other.pk]
 
 
 def test_the_schedule_is_written_once_and_follows_the_configured_interval(monkeypatch):
