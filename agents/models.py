@@ -49,6 +49,11 @@ class Agent(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    skills = models.JSONField(default=list, blank=True)
+    worktree_of = models.CharField(
+        max_length=1024, blank=True, help_text="The git repository whose worktree `project_path` is, if any."
+    )
+    git_branch = models.CharField(max_length=200, blank=True, help_text="The branch of its worktree.")
 
     class Meta:
         ordering = ["session_name", "name"]
@@ -201,11 +206,13 @@ class AgentOperation(models.Model):
 
 
 class MessageStatus(models.TextChoices):
+    SCHEDULED = "scheduled"  # queued when `not_before` comes
     QUEUED = "queued"
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # a scheduled message called off
 
 
 class MessageKind(models.TextChoices):
@@ -213,7 +220,7 @@ class MessageKind(models.TextChoices):
     BRIEFING = "briefing"
 
 
-FINAL_MESSAGE_STATUSES = [MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED]
+FINAL_MESSAGE_STATUSES = [MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED]
 
 
 class Message(models.Model):
@@ -238,6 +245,7 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     reply = models.TextField(blank=True, help_text="What the agent answered.")
     replied_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="A scheduled message is queued at this time.")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -249,3 +257,17 @@ class Message(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_MESSAGE_STATUSES
+
+
+class AgentReport(models.Model):
+    """What an agent said of its own work, through the API or MCP (standups read these)."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="reports")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.agent}: {self.text[:60]}"

@@ -32,6 +32,9 @@ from agents.profiles import Profile, all_profiles, get_profile
 from agents.roles import all_agent_types, get_agent_type
 from agents.screens import classify_screen
 from agents.validation import check_briefing, check_name, check_project_path
+from agents.worktrees import check_repository, worktree_ensure, worktree_path, worktree_remove
+from orchestrator.models import ApiToken
+from orchestrator.services import agent_token_issue
 from orchestrator.errors import Busy, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,15 @@ STALE_RUNNING = timedelta(minutes=5)  # a claim this old belonged to a worker th
 
 def _local_host() -> str:
     return settings.TMUX_ORC.agent_host
+
+
+def public_url() -> str:
+    """Where agents reach the API: `TMUX_ORC_URL`, or the address the server listens on."""
+    config = settings.TMUX_ORC
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    return f"http://{host}:{config.port}"
 
 
 def _default_name(session_name: str, profile: Profile, agent_type: str) -> str:
@@ -76,11 +88,15 @@ def agent_spawn(
     profile: str | None = None,
     name: str | None = None,
     requested_by: str = "",
+    worktree: bool = False,
+    **fields,
 ) -> AgentOperation:
     """Record a new agent and ask its host's worker to start it in a tmux window.
 
     Everything is checked before anything is written; the window is created by the
-    worker after this transaction commits.
+    worker after this transaction commits. With `worktree`, `project_path` is a git
+    repository and the agent works in a worktree of its own, on a branch named after it.
+    `fields` are saved on the agent (team, skills).
     """
     check_name("session_name", session_name)
     if get_agent_type(agent_type) is None:
@@ -91,17 +107,22 @@ def agent_spawn(
     if chosen is None:
         raise InvalidInput(f"profile: unknown profile {profile_name!r}; known: {', '.join(sorted(all_profiles()))}")
     path = check_project_path(project_path)
+    if worktree:
+        path = check_repository(path)
     check_briefing(briefing)
     host = _local_host()
     with transaction.atomic():
         _check_spawn_capacity(host)
         window = check_name("name", name) if name else _default_name(session_name, chosen, agent_type)
         try:
+            if worktree:
+                fields.update(worktree_of=path, git_branch=f"{session_name}/{window}")
+                path = worktree_path(path, session_name, window)
             with transaction.atomic():
                 agent = Agent.objects.create(
                     name=window, session_name=session_name, agent_type=agent_type, profile=chosen.name,
                     project_path=path, briefing=briefing or get_agent_type(agent_type).default_briefing, host=host,
-                    state_reason="waiting for the worker to create the window",
+                    state_reason="waiting for the worker to create the window", **fields,
                 )
         except IntegrityError:
             raise Conflict(f"target {session_name}:{window} is already used by a live agent") from None
@@ -224,9 +245,14 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
         raise InvalidInput(f"profile {agent.profile!r} is no longer configured")
     if not (shutil.which(profile.program) if not os.path.isabs(profile.program) else os.access(profile.program, os.X_OK)):
         raise InvalidInput(f"{profile.program!r} (profile {profile.name}) is not installed on host {agent.host}")
+    if agent.worktree_of:
+        worktree_ensure(repository=agent.worktree_of, path=agent.project_path, branch=agent.git_branch)
     if not os.path.isdir(agent.project_path):
         raise InvalidInput(f"project_path {agent.project_path!r} does not exist on host {agent.host}")
-    env = {**dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target}
+    env = {
+        **dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target,
+        "TMUX_ORC_URL": public_url(), "TMUX_ORC_TOKEN": agent_token_issue(agent=agent),
+    }
     spec = WindowSpec(agent.session_name, agent.name, shell_command(profile.argv), agent.project_path, env)
     return spec, profile
 
@@ -254,18 +280,18 @@ def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None
     agent.messages.filter(kind=MessageKind.BRIEFING, status=MessageStatus.QUEUED).update(
         status=MessageStatus.FAILED, error="superseded: the agent was started again"
     )
-    if agent.briefing:
-        Message.objects.create(agent=agent, kind=MessageKind.BRIEFING, body=agent.briefing, sender="orchestrator")
+    briefing = "\n\n".join(part for part in [agent.briefing, _open_task_brief(agent)] if part)
+    if briefing:
+        Message.objects.create(agent=agent, kind=MessageKind.BRIEFING, body=briefing, sender="orchestrator")
     enqueue_delivery(agent)
 
 
 def _spawn(agent: Agent, gateway: Gateway, argument: str = "") -> None:
-    spec, _ = _window_spec(agent)
     pane = agent_pane(gateway, agent)
     if pane is not None:  # created by an earlier attempt whose worker died
         window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pane.pid or 0)
     else:
-        window = gateway.create_window(spec)
+        window = gateway.create_window(_window_spec(agent)[0])
     _started(agent, window, "program started")
 
 
@@ -280,10 +306,20 @@ def _restart(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     _started(agent, window, "restarted", restart_count=agent.restart_count + 1)
 
 
+def _open_task_brief(agent: Agent) -> str:
+    from tasks.selectors import task_open_brief  # tasks depends on agents, not the other way
+
+    return task_open_brief(agent=agent)
+
+
 def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     if agent.tmux_window_id:
         gateway.kill_window(agent.tmux_window_id)
-    agent.set_state(AgentState.STOPPED, "killed", stopped_at=timezone.now())
+    reason = "killed"
+    if agent.worktree_of:
+        reason += f"; {worktree_remove(repository=agent.worktree_of, path=agent.project_path)}"
+    agent.set_state(AgentState.STOPPED, reason, stopped_at=timezone.now())
+    ApiToken.objects.filter(agent=agent, revoked_at=None).update(revoked_at=timezone.now())
     agent.messages.filter(status=MessageStatus.QUEUED).update(status=MessageStatus.FAILED, error="the agent was killed")
 
 

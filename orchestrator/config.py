@@ -112,6 +112,7 @@ SETTINGS: dict[str, Setting] = {
     "debug": Setting("TMUX_ORC_DEBUG", ("server", "debug"), _boolean, False),
     "allowed_hosts": Setting("TMUX_ORC_ALLOWED_HOSTS", ("server", "allowed_hosts"), _word_list, ["*"]),
     "secret_key": Setting("TMUX_ORC_SECRET_KEY", ("server", "secret_key"), _optional_text, ""),
+    "public_url": Setting("TMUX_ORC_URL", ("server", "public_url"), _optional_text, ""),
     "data_dir": Setting("TMUX_ORC_DATA_DIR", ("server", "data_dir"), _text, str(BASE_DIR / "var")),
     "log_level": Setting(
         "TMUX_ORC_LOG_LEVEL", ("logging", "level"), lambda v: _choice("debug", "info", "warning", "error")(v).upper(), "INFO"
@@ -156,10 +157,16 @@ SETTINGS: dict[str, Setting] = {
         "TMUX_ORC_APPROVAL_ALERT_AFTER", ("alerts", "approval_after"), _seconds, 300.0
     ),
     "message_expiry": Setting("TMUX_ORC_MESSAGE_EXPIRY", ("messages", "expiry"), _seconds, 3600.0),
+    "check_timeout": Setting("TMUX_ORC_CHECK_TIMEOUT", ("tasks", "check_timeout"), _seconds, 600.0),
+    "standup_message": Setting(
+        "TMUX_ORC_STANDUP_MESSAGE", ("teams", "standup_message"), _text,
+        "Standup: in two or three lines, what have you done since the last one, what are you doing now, "
+        "and what is blocking you?",
+    ),
     "delivery_timeout": Setting("TMUX_ORC_DELIVERY_TIMEOUT", ("messages", "delivery_timeout"), _seconds, 30.0),
 }
 # Tables that only the TOML file can hold, validated by the code that uses them.
-TABLES = {("agents", "custom_types"), ("agents", "profiles")}
+TABLES = {("agents", "custom_types"), ("agents", "profiles"), ("tasks", "gates"), ("teams", "templates")}
 
 
 def _label(setting: Setting) -> str:
@@ -220,6 +227,35 @@ def _profiles(document: dict, path: Path) -> dict[str, dict]:
     return profiles
 
 
+def _gates(document: dict, path: Path) -> dict[str, str]:
+    gates = document.get("tasks", {}).get("gates", {})
+    if not isinstance(gates, dict):
+        raise ConfigError(f"{path}: [tasks.gates] must be a table of NAME = \"module.Class\"")
+    for name, dotted in gates.items():
+        if not NAME_RE.match(name) or not isinstance(dotted, str) or "." not in dotted:
+            raise ConfigError(f"{path}: [tasks.gates] {name}: must be a lower-case name = \"module.Class\"")
+    return dict(gates)
+
+
+def _team_templates(document: dict, path: Path) -> dict[str, dict]:
+    templates = document.get("teams", {}).get("templates", {})
+    if not isinstance(templates, dict):
+        raise ConfigError(f"{path}: [teams.templates] must be a table of tables")
+    parsed = {}
+    for name, spec in templates.items():
+        where = f"{path}: [teams.templates.{name}]"
+        if not NAME_RE.match(name) or not isinstance(spec, dict) or set(spec) - {"description", "members"}:
+            raise ConfigError(f"{where}: a lower-case name, with keys description and members")
+        members = spec.get("members")
+        if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+            raise ConfigError(f"{where}: members must be a non-empty list of tables ({{role = \"pm\", ...}})")
+        for member in members:
+            if set(member) - {"role", "briefing", "skills", "profile"} or not isinstance(member.get("role"), str):
+                raise ConfigError(f"{where}: each member has a role, and may have briefing, skills, profile")
+        parsed[name] = {"description": str(spec.get("description", "")), "members": members}
+    return parsed
+
+
 def load(environ: dict[str, str] | None = None) -> SimpleNamespace:
     """Read every setting; raise ConfigError naming the first bad one."""
     environ = os.environ if environ is None else environ
@@ -240,4 +276,6 @@ def load(environ: dict[str, str] | None = None) -> SimpleNamespace:
             raise ConfigError(f"{_label(setting)} {error} (got {raw!r})") from None
     values["custom_types"] = _custom_types(document, config_path)
     values["profiles"] = _profiles(document, config_path)
+    values["quality_gates"] = _gates(document, config_path)
+    values["team_templates"] = _team_templates(document, config_path)
     return SimpleNamespace(**values)

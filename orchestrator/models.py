@@ -17,6 +17,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    agent = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="tokens",
+        help_text="Set for an agent's own token, which may act only for that agent; empty for a person's.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,169 @@
+"""Writes for tasks: create, update, assign, and status moves that refuse impossible ones."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentState
+from agents.services import message_send
+from orchestrator.errors import Conflict, InvalidInput
+from tasks.gates import gate_names, run_check
+from tasks.models import TRANSITIONS, Tag, Task, TaskEvent, TaskPriority, TaskStatus
+from tasks.selectors import task_brief
+from teams.models import Team
+
+MAX_ITEMS = 50
+
+
+def _check_fields(fields: dict) -> dict:
+    """The editable fields, checked; each error names its field."""
+    if "title" in fields:
+        title = (fields["title"] or "").strip()
+        if not 1 <= len(title) <= 200:
+            raise InvalidInput("title: must be 1 to 200 characters")
+        fields["title"] = title
+    if "priority" in fields and fields["priority"] not in TaskPriority.values:
+        raise InvalidInput(f"priority: one of {', '.join(TaskPriority.values)}")
+    for name in ("completion_criteria", "tags", "checks"):
+        if name in fields:
+            items = [str(item).strip() for item in fields[name] or []]
+            if len(items) > MAX_ITEMS or not all(items):
+                raise InvalidInput(f"{name}: at most {MAX_ITEMS} non-empty items")
+            fields[name] = items
+    if fields.get("estimated_hours") is not None:
+        try:
+            hours = Decimal(str(fields["estimated_hours"]))
+        except InvalidOperation:
+            raise InvalidInput("estimated_hours: must be a number") from None
+        if not Decimal(0) <= hours <= Decimal(9999):
+            raise InvalidInput("estimated_hours: must be between 0 and 9999")
+        fields["estimated_hours"] = hours.quantize(Decimal("0.01"))
+    unknown = [c.removeprefix("gate:") for c in fields.get("checks", []) if c.startswith("gate:")
+               and c.removeprefix("gate:") not in gate_names()]
+    if unknown:
+        raise InvalidInput(f"checks: unknown gate {unknown[0]!r}; configured: {', '.join(gate_names()) or 'none'}")
+    return fields
+
+
+def _set_tags(task: Task, names: list[str]) -> None:
+    task.tags.set([Tag.objects.get_or_create(name=name[:50])[0] for name in dict.fromkeys(names)])
+
+
+def task_create(
+    *, title: str, description: str = "", priority: str = TaskPriority.MEDIUM, assigned_to: Agent | None = None,
+    completion_criteria: list[str] | None = None, estimated_hours=None, tags: list[str] | None = None,
+    checks: list[str] | None = None, team: Team | None = None, project_path: str = "", created_by: str = "",
+) -> Task:
+    """Record a task; with `assigned_to`, assign it at once (its brief goes to the agent)."""
+    fields = _check_fields({"title": title, "priority": priority, "completion_criteria": completion_criteria,
+                            "tags": tags, "checks": checks, "estimated_hours": estimated_hours})
+    tag_names = fields.pop("tags")
+    with transaction.atomic():
+        task = Task.objects.create(description=description, team=team or (assigned_to and assigned_to.team),
+                                   project_path=project_path, created_by=created_by, **fields)
+        _set_tags(task, tag_names)
+        TaskEvent.objects.create(task=task, to_status=TaskStatus.PENDING, by=created_by, note="created")
+        if assigned_to is not None:
+            task_assign(task=task, agent=assigned_to, by=created_by)
+    return task
+
+
+def task_update(*, task: Task, by: str = "", **fields) -> Task:
+    """Change what the task says (title, description, priority, criteria, estimate, tags, checks)."""
+    fields = _check_fields(fields)
+    tag_names = fields.pop("tags", None)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(task, name, value)
+        task.save()
+        if tag_names is not None:
+            _set_tags(task, tag_names)
+    return task
+
+
+def task_assign(*, task: Task, agent: Agent, by: str = "") -> Task:
+    """Give the task to `agent` and send it the task's brief as a message."""
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} is stopped; assign the task to a live agent")
+    if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        raise Conflict(f"task #{task.pk} is {task.status}; it cannot be assigned")
+    with transaction.atomic():
+        previous = task.status
+        Task.objects.filter(pk=task.pk).update(assigned_to=agent, status=TaskStatus.ASSIGNED,
+                                               team=task.team or agent.team, updated_at=timezone.now())
+        task.refresh_from_db()
+        TaskEvent.objects.create(task=task, from_status=previous, to_status=TaskStatus.ASSIGNED, by=by,
+                                 note=f"assigned to {agent.target}")
+        message_send(agent=agent, body=task_brief(task), sender=by or "orchestrator")
+    return task
+
+
+def task_set_status(*, task: Task, status: str, by: str = "", note: str = "") -> Task:
+    """Move the task on, if its current status allows that move. A task with checks is
+    `done` only once they pass: asking for done runs them (on the assignee's host)."""
+    if status not in TaskStatus.values:
+        raise InvalidInput(f"status: one of {', '.join(TaskStatus.values)}")
+    allowed = TRANSITIONS[TaskStatus(task.status)]
+    if status not in allowed:
+        nexts = ", ".join(sorted(allowed)) or "nothing: it is final"
+        raise Conflict(f"task #{task.pk} is {task.status}; it can move to {nexts}")
+    if status == TaskStatus.ASSIGNED and task.assigned_to is None:
+        raise Conflict(f"task #{task.pk} has nobody to be assigned to; assign it to an agent")
+    if status == TaskStatus.DONE and task.checks:
+        return _request_checks(task, by=by, note=note)
+    return _move(task, status, by=by, note=note)
+
+
+def _move(task: Task, status: str, *, by: str, note: str) -> Task:
+    now = timezone.now()
+    stamps = {"started_at": now} if status == TaskStatus.IN_PROGRESS and task.started_at is None else {}
+    if status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        stamps["finished_at"] = now
+    with transaction.atomic():
+        if not Task.objects.filter(pk=task.pk, status=task.status).update(status=status, updated_at=now, **stamps):
+            raise Conflict(f"task #{task.pk} was changed meanwhile; look again")
+        TaskEvent.objects.create(task=task, from_status=task.status, to_status=status, by=by, note=note)
+    task.refresh_from_db()
+    return task
+
+
+def _request_checks(task: Task, *, by: str, note: str) -> Task:
+    from tasks import jobs  # jobs imports this module
+
+    host = task.assigned_to.host if task.assigned_to else settings.TMUX_ORC.agent_host
+    with transaction.atomic():
+        Task.objects.filter(pk=task.pk).update(checks_requested_at=timezone.now(), check_results=[])
+        TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by=by,
+                                 note=f"done asked; running {len(task.checks)} check(s). {note}".strip())
+        transaction.on_commit(lambda: jobs.run_task_checks.apply_async(
+            args=[task.pk, task.status, by], queue=jobs.host_queue(host), expires=settings.TMUX_ORC.check_timeout))
+    task.refresh_from_db()
+    return task
+
+
+def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
+    """On the worker: run the task's checks in its project path, keep their output, and
+    move the task to done if every one passed and nobody moved it meanwhile."""
+    task = Task.objects.select_related("assigned_to").filter(pk=task_id).first()
+    if task is None or task.checks_requested_at is None or task.status != from_status:
+        return
+    path = task.project_path or (task.assigned_to.project_path if task.assigned_to else "")
+    results = []
+    for check in task.checks:
+        result = run_check(check, task, path) if path else None
+        passed, output = (result.passed, result.output) if result else (False, "no project path to run it in")
+        results.append({"check": check, "passed": passed, "output": output, "ran_at": timezone.now().isoformat()})
+    Task.objects.filter(pk=task.pk).update(check_results=results, checks_requested_at=None)
+    failed = [r["check"] for r in results if not r["passed"]]
+    if failed:
+        TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by="checks",
+                                 note=f"not done: failed {', '.join(failed)}")
+        return
+    try:
+        _move(task, TaskStatus.DONE, by=by, note="every check passed")
+    except Conflict:
+        pass  # moved by someone else while the checks ran; theirs stands
