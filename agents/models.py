@@ -92,8 +92,8 @@ class Agent(models.Model):
             if moved:
                 AgentEvent.objects.create(agent_id=self.pk, from_state=self.state, to_state=state,
                                           reason=reason[:500], created_at=changes["state_changed_at"])
-        for field, value in changes.items():
-            setattr(self, field, value)
+        for name, value in changes.items():
+            setattr(self, name, value)
         return True
 
 

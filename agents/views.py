@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents import selectors, services
-from agents.models import AgentOperation, OperationStatus
+from agents.models import Agent, AgentOperation, OperationStatus
 from agents.roles import wait_timeout
 from agents.serializers import (
     AgentSerializer,
@@ -44,13 +44,19 @@ CODES = {
 }
 
 
+def operation_outcome(operation: AgentOperation, *, timeout: float) -> Agent:
+    """The operation's agent, ready for OperationResultSerializer, once the operation is
+    final or `timeout` seconds have passed."""
+    operation = selectors.operation_wait(operation=operation, timeout=timeout)
+    agent = operation.agent
+    agent.last_operation, agent.detail = operation, selectors.operation_detail(operation)
+    return agent
+
+
 def operation_response(operation: AgentOperation, *, success_status: int = status.HTTP_200_OK) -> Response:
     """Wait (bounded) for the worker, then say truthfully how far the operation got."""
-    operation = selectors.operation_wait(operation=operation, timeout=wait_timeout(operation.agent.agent_type))
-    code, detail = CODES[operation.status], selectors.operation_detail(operation)
-    agent = operation.agent
-    agent.last_operation = operation
-    agent.detail = detail
+    agent = operation_outcome(operation, timeout=wait_timeout(operation.agent.agent_type))
+    code, detail = CODES[agent.last_operation.status], agent.detail
     data = OperationResultSerializer(agent).data
     if code == status.HTTP_422_UNPROCESSABLE_ENTITY:
         return Response(ErrorBody(error_message=detail, data=data), status=code)

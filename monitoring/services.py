@@ -6,7 +6,6 @@ import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway

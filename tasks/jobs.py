@@ -2,7 +2,6 @@
 
 from celery import shared_task
 
-from orchestrator.celery import host_queue  # noqa: F401  (callers route by host)
 from tasks import services
 
 

@@ -43,11 +43,12 @@ def task_brief(task: Task) -> str:
         lines += ["", "Done when:", *[f"- {item}" for item in task.completion_criteria]]
     if task.checks:
         lines += ["", "These checks must pass before it can be done:", *[f"- {check}" for check in task.checks]]
+    tags = [tag.name for tag in task.tags.all()]
     extra = [f"estimate {task.estimated_hours} h" if task.estimated_hours else "",
-             f"tags: {', '.join(t.name for t in task.tags.all())}" if task.pk and task.tags.exists() else ""]
+             f"tags: {', '.join(tags)}" if tags else ""]
     if any(extra):
         lines += ["", "; ".join(part for part in extra if part).capitalize() + "."]
-    lines += ["", f"Move it along as you go (in_progress, review, blocked with a note, done):",
+    lines += ["", "Move it along as you go (in_progress, review, blocked with a note, done):",
               f"  tmux-orc task update {task.pk} --status in_progress",
               f"  curl -X POST $TMUX_ORC_URL/tasks/{task.pk}/status -H \"Authorization: Bearer $TMUX_ORC_TOKEN\" "
               f"-H 'Content-Type: application/json' -d '{{\"status\": \"review\", \"note\": \"...\"}}'"]

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from agents.services import message_send
+from orchestrator.celery import host_queue
 from orchestrator.errors import Conflict, InvalidInput
-from tasks.gates import gate_names, run_check
+from tasks.gates import GateResult, gate_names, run_check
 from tasks.models import TRANSITIONS, Tag, Task, TaskEvent, TaskPriority, TaskStatus
 from tasks.selectors import task_brief
 from teams.models import Team
@@ -140,7 +141,7 @@ def _request_checks(task: Task, *, by: str, note: str) -> Task:
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by=by,
                                  note=f"done asked; running {len(task.checks)} check(s). {note}".strip())
         transaction.on_commit(lambda: jobs.run_task_checks.apply_async(
-            args=[task.pk, task.status, by], queue=jobs.host_queue(host), expires=settings.TMUX_ORC.check_timeout))
+            args=[task.pk, task.status, by], queue=host_queue(host), expires=settings.TMUX_ORC.check_timeout))
     task.refresh_from_db()
     return task
 
@@ -154,9 +155,9 @@ def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
     path = task.project_path or (task.assigned_to.project_path if task.assigned_to else "")
     results = []
     for check in task.checks:
-        result = run_check(check, task, path) if path else None
-        passed, output = (result.passed, result.output) if result else (False, "no project path to run it in")
-        results.append({"check": check, "passed": passed, "output": output, "ran_at": timezone.now().isoformat()})
+        result = run_check(check, task, path) if path else GateResult(False, "no project path to run it in")
+        results.append({"check": check, "passed": result.passed, "output": result.output,
+                        "ran_at": timezone.now().isoformat()})
     Task.objects.filter(pk=task.pk).update(check_results=results, checks_requested_at=None)
     failed = [r["check"] for r in results if not r["passed"]]
     if failed:

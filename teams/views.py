@@ -7,24 +7,17 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from agents import selectors as agent_selectors
 from agents.roles import wait_timeout
+from agents.views import operation_outcome
 from orchestrator.serializers import validated
 from teams import services
 from teams.serializers import RecoverResultSerializer, RecoverSerializer
 
 
-def _settled(operations):
-    """The agents of `operations`, each once its operation is final or the wait is over."""
+def _settled(operations) -> list:
+    """The agents of `operations`, each once its operation is final or the shared wait is over."""
     deadline = time.monotonic() + max((wait_timeout(op.agent.agent_type) for op in operations), default=0)
-    agents = []
-    for operation in operations:
-        operation = agent_selectors.operation_wait(operation=operation,
-                                                   timeout=max(0.0, deadline - time.monotonic()))
-        agent = operation.agent
-        agent.last_operation, agent.detail = operation, agent_selectors.operation_detail(operation)
-        agents.append(agent)
-    return agents
+    return [operation_outcome(op, timeout=max(0.0, deadline - time.monotonic())) for op in operations]
 
 
 class CoordinationViewSet(viewsets.ViewSet):

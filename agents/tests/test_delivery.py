@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents import delivery, services
-from agents.models import Agent, Message, MessageKind, MessageStatus
+from agents.models import Message, MessageKind, MessageStatus
 from conftest import prompt_shown, wait_for
 from monitoring.services import host_sweep
 
