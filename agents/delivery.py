@@ -231,7 +231,7 @@ def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) 
     pane = agent.tmux_pane_id
     before = _screen(gateway, agent)
     if profile.input_style and message.submitted_at is None:
-        if _wait(gateway, agent, lambda s: bool(input_text(s, profile)), 5) is None:
+        if _wait(gateway, agent, lambda s: _shows_typed(s, message.body, profile), 5) is None:
             raise DeliveryFailed("the typed text did not show in the agent's input")
     if message.submitted_at is not None and _taken(before, before, profile):
         return _delivered(message, "was already submitted by the interrupted attempt")
@@ -243,6 +243,16 @@ def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) 
             return _delivered(message)
         _note(message, f"text still in the input {RESUBMIT_AFTER:.0f} s after Enter; pressing it again")
     raise DeliveryFailed(f"the text stayed in the agent's input after {MAX_SUBMIT_PRESSES} presses of Enter")
+
+
+def _shows_typed(screen: str, body: str, profile: Profile) -> bool:
+    """The typed text is in the input: for a prompt line, a text of several lines ends
+    on the screen's last line, below the prompt it started on."""
+    if input_text(screen, profile):
+        return True
+    last_typed = body.rstrip().rsplit("\n", 1)[-1].rstrip()
+    lines = screen.rstrip().splitlines()
+    return profile.input_style == "line" and "\n" in body.strip() and bool(lines) and lines[-1].rstrip() == last_typed
 
 
 def _taken(screen: str, before: str, profile: Profile) -> bool:

@@ -139,3 +139,23 @@ def test_health_score_counts_the_crashes_of_the_last_day(shell, gateway, api):
 
     assert status["state"] == "idle" and status["health_score"] == 90
     assert any("idle -> crashed: the program exited" in line for line in status["activity_summary"])
+
+
+def test_a_restarted_agent_is_briefed_again_with_its_open_task(shell, gateway):
+    from tasks.services import task_create, task_set_status
+
+    task = task_create(title="Fix the login form", description="It rejects valid emails.", assigned_to=shell)
+    task_set_status(task=task, status="in_progress", by="test")
+    crash(gateway, fresh(shell))
+
+    sweep()
+
+    briefing = fresh(shell).messages.filter(kind=MessageKind.BRIEFING).latest("created_at")
+    assert briefing.body.startswith("# hello from the briefing")
+    assert "You were working on this before the restart:" in briefing.body
+    assert f"Task #{task.pk} (medium priority): Fix the login form" in briefing.body
+    assert "It rejects valid emails." in briefing.body
+    wait_for(lambda: prompt_shown(gateway, fresh(shell)), message="the shell to be back")
+    sweep()
+    wait_for(lambda: Agent.objects.get(pk=shell.pk).messages.get(pk=briefing.pk).status == "delivered",
+             message="the briefing with the task delivered")
