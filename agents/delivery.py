@@ -122,7 +122,7 @@ def _screen(gateway: Gateway, agent: Agent) -> str:
 
 
 def _expired(message: Message) -> bool:
-    age = (timezone.now() - message.created_at).total_seconds()
+    age = (timezone.now() - (message.not_before or message.created_at)).total_seconds()
     if age <= settings.TMUX_ORC.message_expiry:
         return False
     Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(

@@ -8,9 +8,9 @@ from datetime import timedelta
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
-from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, OperationStatus
+from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, MessageStatus, OperationStatus
 from agents.validation import parse_target
-from orchestrator.errors import NotFound
+from orchestrator.errors import InvalidInput, NotFound
 
 RESPONSIVE_STATES = {AgentState.IDLE, AgentState.WORKING, AgentState.WAITING_APPROVAL}
 HEALTH_BY_STATE = {
@@ -127,3 +127,17 @@ def message_history(*, agent: Agent, limit: int = 50) -> list[Message]:
     """The agent's last `limit` messages, oldest first, with what it answered."""
     latest = agent.messages.select_related("agent").order_by("-created_at", "-id")[:limit]
     return list(reversed(latest))
+
+
+def orchestrator_agent() -> Agent:
+    """The one live orchestrator agent: where check-ins go when nobody else is named."""
+    found = list(Agent.objects.filter(agent_type="orchestrator").exclude(state=AgentState.STOPPED)[:2])
+    if len(found) != 1:
+        raise InvalidInput("target: required" + (" (several orchestrator agents are running)" if found
+                                                  else " (no orchestrator agent is running)"))
+    return found[0]
+
+
+def messages_scheduled() -> QuerySet[Message]:
+    """Messages waiting for their time, soonest first."""
+    return Message.objects.filter(status=MessageStatus.SCHEDULED).select_related("agent").order_by("not_before", "id")

@@ -112,6 +112,26 @@ class SendSerializer(StrictSerializer):
     urgent = StrictBooleanField(required=False, default=False, help_text="Interrupt a working agent to deliver it now.")
 
 
+class ScheduleSerializer(StrictSerializer):
+    target = StrictCharField(max_length=129, validators=[TARGET], required=False,
+                             help_text="session:window; default: the orchestrator agent.")
+    message = StrictCharField(max_length=200_000, trim_whitespace=False, help_text="The note to deliver.")
+    minutes = serializers.FloatField(min_value=0.01, max_value=60 * 24 * 30, help_text="How long from now.")
+
+
+class ReportSerializer(StrictSerializer):
+    target = StrictCharField(max_length=129, validators=[TARGET], required=False,
+                             help_text="session:window; default (and only choice) for an agent's token: itself.")
+    text = StrictCharField(max_length=10_000, help_text="What you are doing, what you did, what blocks you.")
+
+
+class ReportResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    target = serializers.CharField(source="agent.target")
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class BroadcastSerializer(StrictSerializer):
     sessions = serializers.ListField(child=StrictCharField(max_length=64, validators=[TMUX_NAME]), min_length=1)
     message = StrictCharField(max_length=200_000, trim_whitespace=False)
@@ -136,5 +156,5 @@ class MessageSerializer(serializers.ModelSerializer):
         model = Message
         fields = [
             "id", "target", "kind", "sender", "body", "urgent", "status", "attempts", "submit_presses", "error",
-            "delivery_log", "created_at", "typed_at", "submitted_at", "delivered_at", "reply", "replied_at",
+            "delivery_log", "not_before", "created_at", "typed_at", "submitted_at", "delivered_at", "reply", "replied_at",
         ]

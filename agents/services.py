@@ -15,12 +15,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway, shell_command
 from agents.models import (
     Agent,
     AgentOperation,
+    AgentReport,
     AgentState,
     Message,
     MessageKind,
@@ -320,7 +322,8 @@ def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
         reason += f"; {worktree_remove(repository=agent.worktree_of, path=agent.project_path)}"
     agent.set_state(AgentState.STOPPED, reason, stopped_at=timezone.now())
     ApiToken.objects.filter(agent=agent, revoked_at=None).update(revoked_at=timezone.now())
-    agent.messages.filter(status=MessageStatus.QUEUED).update(status=MessageStatus.FAILED, error="the agent was killed")
+    agent.messages.filter(status__in=[MessageStatus.QUEUED, MessageStatus.SCHEDULED]).update(
+        status=MessageStatus.FAILED, error="the agent was killed")
 
 
 def _answer(agent: Agent, gateway: Gateway, keys: tuple[str, ...]) -> None:
@@ -393,12 +396,68 @@ def message_broadcast(
         return [message_send(agent=agent, body=body, urgent=urgent, sender=sender) for agent in agents]
 
 
+MAX_SCHEDULE_MINUTES = 60 * 24 * 30
+
+
+def message_schedule(*, agent: Agent, body: str, minutes: float, sender: str = "") -> Message:
+    """Keep `body` for the agent and queue it `minutes` from now (a check-in). It is a row
+    in the database until then: restarts of the service do not lose it."""
+    if not 0 < minutes <= MAX_SCHEDULE_MINUTES:
+        raise InvalidInput(f"minutes: more than 0 and at most {MAX_SCHEDULE_MINUTES} (30 days)")
+    if not body or not body.strip():
+        raise InvalidInput("message: must not be empty")
+    if len(body) > MAX_MESSAGE:
+        raise InvalidInput(f"message: at most {MAX_MESSAGE} characters (got {len(body)})")
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} is stopped; messages cannot reach it")
+    return Message.objects.create(agent=agent, body=body, sender=sender, status=MessageStatus.SCHEDULED,
+                                  not_before=timezone.now() + timedelta(minutes=minutes))
+
+
+def message_cancel(*, message: Message, by: str = "") -> Message:
+    """Call off a message not yet typed (scheduled or queued)."""
+    cancelled = Message.objects.filter(
+        pk=message.pk, status__in=[MessageStatus.SCHEDULED, MessageStatus.QUEUED]
+    ).update(status=MessageStatus.CANCELLED, error=f"cancelled by {by or 'a person'}")
+    message.refresh_from_db()
+    if not cancelled:
+        raise Conflict(f"message {message.pk} is {message.status}; only a scheduled or queued one can be cancelled")
+    return message
+
+
+def messages_release_due() -> int:
+    """Queue the scheduled messages whose time has come, and wake their delivery."""
+    due = Message.objects.filter(status=MessageStatus.SCHEDULED, not_before__lte=timezone.now())
+    released = 0
+    for message in due.select_related("agent"):
+        if message.agent.state == AgentState.STOPPED:
+            Message.objects.filter(pk=message.pk, status=MessageStatus.SCHEDULED).update(
+                status=MessageStatus.FAILED, error="the agent was killed before its time came")
+        elif Message.objects.filter(pk=message.pk, status=MessageStatus.SCHEDULED).update(status=MessageStatus.QUEUED):
+            released += 1
+            enqueue_delivery(message.agent)
+    return released
+
+
+def report_status(*, agent: Agent, text: str) -> AgentReport:
+    """Record what the agent says of its own work."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("text: must not be empty")
+    if len(text) > 10_000:
+        raise InvalidInput("text: at most 10000 characters")
+    if agent.state == AgentState.STOPPED:
+        raise Conflict(f"{agent.target} is stopped")
+    return AgentReport.objects.create(agent=agent, text=text)
+
+
 def message_expire_stale() -> int:
-    """Mark messages no worker delivered in time `expired`, so nothing types them hours late."""
+    """Mark messages no worker delivered in time `expired`, so nothing types them hours late.
+    A scheduled message's time counts from when it was due, not when it was written."""
     cutoff = timezone.now() - timedelta(seconds=settings.TMUX_ORC.message_expiry)
-    return Message.objects.filter(status=MessageStatus.QUEUED, created_at__lt=cutoff).update(
-        status=MessageStatus.EXPIRED, error=f"not delivered within {settings.TMUX_ORC.message_expiry:.0f} s"
-    )
+    return Message.objects.filter(status=MessageStatus.QUEUED).filter(
+        Q(not_before__lt=cutoff) | Q(not_before=None, created_at__lt=cutoff)
+    ).update(status=MessageStatus.EXPIRED, error=f"not delivered within {settings.TMUX_ORC.message_expiry:.0f} s")
 
 
 def enqueue_delivery(agent: Agent) -> None:

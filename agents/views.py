@@ -17,6 +17,9 @@ from agents.serializers import (
     SendSerializer,
     WaitQuerySerializer,
     AgentStatusSerializer,
+    ReportResultSerializer,
+    ReportSerializer,
+    ScheduleSerializer,
     ListQuerySerializer,
     OperationResultSerializer,
     SpawnSerializer,
@@ -24,6 +27,8 @@ from agents.serializers import (
     TargetSerializer,
 )
 from orchestrator.api import ErrorBody
+from orchestrator.auth import acting_agent, acting_limited_agent
+from orchestrator.errors import Forbidden, InvalidInput
 from orchestrator.serializers import validated
 
 OPERATION_RESPONSES = {
@@ -128,6 +133,23 @@ class AgentViewSet(viewsets.ViewSet):
         return operation_response(services.agent_kill(agent=agent, requested_by=str(request.user)))
 
 
+    @extend_schema(operation_id="agents_report", summary="Report on your own work", request=ReportSerializer,
+                   responses={201: ReportResultSerializer, 403: OpenApiResponse(description="Not your agent.")})
+    @action(detail=False, methods=["post"])
+    def report(self, request):
+        """What an agent says it is doing; standups take it as the agent's reply. With an
+        agent's own token, `target` is that agent."""
+        data = validated(ReportSerializer, request.data)
+        me = acting_agent(request)
+        if me is not None and data.get("target", me.target) != me.target:
+            raise Forbidden(f"an agent reports only on itself ({me.target})")
+        if me is None and "target" not in data:
+            raise InvalidInput("target: required with a person's token")
+        agent = me or selectors.agent_get(target=data["target"])
+        report = services.report_status(agent=agent, text=data["text"])
+        return Response(ReportResultSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
 def _answer(request, approve: bool):
     data = validated(AnswerSerializer, request.data)
     agent = selectors.agent_get(target=data["target"])
@@ -188,6 +210,38 @@ class MessageViewSet(viewsets.ViewSet):
                                               agent_types=data["agent_types_only"], urgent=data["urgent"],
                                               sender=str(request.user))
         return Response(MessageSerializer(messages, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="messages_schedule", summary="Schedule a message (a check-in)",
+                   request=ScheduleSerializer,
+                   responses={201: MessageSerializer, 404: OpenApiResponse(description="No agent at that target.")})
+    @action(detail=False, methods=["post"])
+    def schedule(self, request):
+        """Keep a note for an agent (default: the orchestrator agent, or yourself with an
+        agent's token) and queue it `minutes` from now. Cancel it with `/messages/{id}/cancel`."""
+        data = validated(ScheduleSerializer, request.data)
+        me = acting_limited_agent(request)
+        if "target" in data:
+            agent = selectors.agent_get(target=data["target"])
+        else:
+            agent = acting_agent(request) or selectors.orchestrator_agent()
+        if me is not None and agent.pk != me.pk and (me.team_id is None or agent.team_id != me.team_id):
+            raise Forbidden(f"{me.target} schedules messages only for itself and its own team")
+        message = services.message_schedule(agent=agent, body=data["message"], minutes=data["minutes"],
+                                            sender=str(request.user))
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="messages_cancel", summary="Cancel a message not yet typed", request=None,
+                   parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
+                   responses={200: MessageSerializer, 404: OpenApiResponse(description="No such message."),
+                              409: OpenApiResponse(description="Already typed, delivered or final.")})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Call off a scheduled or queued message."""
+        message = selectors.message_get(message_id=int(pk))
+        me = acting_limited_agent(request)
+        if me is not None and message.sender != str(request.user):
+            raise Forbidden("an agent cancels only the messages it sent")
+        return Response(MessageSerializer(services.message_cancel(message=message, by=str(request.user))).data)
 
     @extend_schema(operation_id="messages_history", summary="An agent's conversation",
                    parameters=[HistoryQuerySerializer],

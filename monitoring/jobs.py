@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from agents.services import message_expire_stale
+from agents.services import message_expire_stale, messages_release_due
 from monitoring import alerts, services
 from orchestrator.celery import host_queue
 
@@ -20,6 +20,11 @@ def sweep_hosts() -> None:
 @shared_task(name="monitoring.expire_messages", time_limit=30)
 def expire_messages() -> None:
     message_expire_stale()
+
+
+@shared_task(name="monitoring.release_messages", time_limit=30)
+def release_messages() -> None:
+    messages_release_due()
 
 
 @shared_task(name="monitoring.sweep_host", soft_time_limit=30, time_limit=40)

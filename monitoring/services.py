@@ -189,6 +189,8 @@ SCHEDULE = {
     # name: (task, seconds or a setting's name)
     "Health sweep of every host": ("monitoring.sweep_hosts", "health_check_interval"),
     "Expire undelivered messages": ("monitoring.expire_messages", 60.0),
+    "Queue scheduled messages when due": ("monitoring.release_messages", 10.0),
+    "Close standups whose time is up": ("teams.finish_standups", 10.0),
 }
 
 

@@ -13,6 +13,10 @@ USAGE = """usage: tmux-orc [--verbose] [--version] COMMAND ...
 
 Commands:
   agent spawn|list|status|restart|kill   manage agents (tmux-orc agent --help)
+  team deploy|status|list|broadcast|recover|teardown|standup
+                                         teams of agents (tmux-orc team --help)
+  task create|list|show|assign|update    tasks given to agents
+  orchestrator schedule|scheduled|cancel check-ins: a note to an agent later
   status [--watch]                       system health and agents by state
   monitor agents idle|performance        what the agents are doing; monitor metrics
   server start [--host] [--port] [--workers] [--reload]
@@ -21,7 +25,7 @@ Commands:
   createsuperuser                        a login for the admin
   help                                   every management command
 
-Add --json to agent and status commands for output meant for scripts.
+Add --json to agent, team, task and status commands for output meant for scripts.
 """
 
 

@@ -28,3 +28,7 @@ class Busy(OrchestratorError):
 
 class Unavailable(OrchestratorError):
     status_code = 503
+
+
+class Forbidden(OrchestratorError):
+    status_code = 403

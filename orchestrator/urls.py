@@ -7,7 +7,8 @@ from agents.views import AgentViewSet, ApprovalViewSet, MessageViewSet
 from monitoring.views import HealthView, MonitorViewSet
 from orchestrator.docs import RedocView, SchemaView, SwaggerView
 from orchestrator.metrics import metrics_view
-from teams.views import CoordinationViewSet
+from tasks.views import TaskViewSet
+from teams.views import CoordinationViewSet, TeamViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("agents", AgentViewSet, basename="agents")
@@ -15,6 +16,8 @@ router.register("agents", ApprovalViewSet, basename="approvals")
 router.register("messages", MessageViewSet, basename="messages")
 router.register("monitor", MonitorViewSet, basename="monitor")
 router.register("coordination", CoordinationViewSet, basename="coordination")
+router.register("teams", TeamViewSet, basename="teams")
+router.register("tasks", TaskViewSet, basename="tasks")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -10,7 +10,8 @@ from tasks.models import OPEN_STATUSES, Task
 
 
 def task_get(*, task_id: int) -> Task:
-    task = Task.objects.select_related("assigned_to", "team").prefetch_related("tags").filter(pk=task_id).first()
+    task = (Task.objects.select_related("assigned_to", "team").prefetch_related("tags", "events")
+            .filter(pk=task_id).first())
     if task is None:
         raise NotFound(f"no task #{task_id}")
     return task

@@ -1,23 +1,42 @@
-"""The coordination API: validate, call one service, render."""
+"""The coordination and teams API: validate, call one service, render."""
 
 import time
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents.roles import wait_timeout
 from agents.views import operation_outcome
+from orchestrator.auth import acting_limited_agent, require_lead
+from orchestrator.errors import Forbidden
 from orchestrator.serializers import validated
-from teams import services
-from teams.serializers import RecoverResultSerializer, RecoverSerializer
+from teams import selectors, services
+from teams.serializers import (
+    BroadcastTeamSerializer,
+    DeployResultSerializer,
+    DeployTeamSerializer,
+    RecoverResultSerializer,
+    RecoverSerializer,
+    StandupRequestSerializer,
+    StandupSerializer,
+    TeamListQuerySerializer,
+    TeamSerializer,
+    TeamStatusSerializer,
+)
+from teams.templates import MemberSpec, get_template
+from agents.serializers import MessageSerializer, OperationResultSerializer
 
 
 def _settled(operations) -> list:
     """The agents of `operations`, each once its operation is final or the shared wait is over."""
     deadline = time.monotonic() + max((wait_timeout(op.agent.agent_type) for op in operations), default=0)
     return [operation_outcome(op, timeout=max(0.0, deadline - time.monotonic())) for op in operations]
+
+
+def _with_members(team):
+    return selectors.team_list(include_torn_down=True).get(pk=team.pk)
 
 
 class CoordinationViewSet(viewsets.ViewSet):
@@ -30,7 +49,116 @@ class CoordinationViewSet(viewsets.ViewSet):
     def recover(self, request):
         """Restart, briefed again, every crashed or failed agent (stuck ones too with
         `include_stuck`) of `session_names`, or of every session."""
+        require_lead(request, "restart agents")
         data = validated(RecoverSerializer, request.data)
         operations = services.agents_recover(session_names=data["session_names"], include_stuck=data["include_stuck"],
                                              requested_by=str(request.user))
         return Response(RecoverResultSerializer({"restarted": _settled(operations)}).data)
+
+    @extend_schema(
+        operation_id="coordination_deploy_team", summary="Deploy a team", request=DeployTeamSerializer,
+        responses={
+            201: DeployResultSerializer,
+            409: OpenApiResponse(description="A team of that name is deployed, or its session has live agents."),
+            422: OpenApiResponse(description="A member did not start; the team was taken down again."),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="deploy-team")
+    def deploy_team(self, request):
+        """Start every member in tmux session `project_name`, each briefed with the team's
+        roster and how to reach the others. All or nothing."""
+        require_lead(request, "deploy teams")
+        data = validated(DeployTeamSerializer, request.data)
+        if "team_type" in data:
+            template = get_template(data["team_type"])
+            members, template_name = template.members_for(data["size"]), template.name
+        else:
+            members = [MemberSpec(m["role"], m["briefing"], tuple(m["skills"]), m.get("profile"))
+                       for m in data["team_members"]]
+            template_name = ""
+        deployment = services.team_deploy(
+            name=data["project_name"], project_path=data["project_path"], members=members,
+            coordination_strategy=data["coordination_strategy"], isolation=data["isolation"],
+            template=template_name, requested_by=str(request.user),
+        )
+        started = [operation_outcome(op, timeout=0) for op in deployment.operations]
+        result = {"team": _with_members(deployment.team), "started": started}
+        return Response(DeployResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="coordination_standup", summary="Hold a standup", request=StandupRequestSerializer,
+        responses={200: StandupSerializer, 202: OpenApiResponse(StandupSerializer, description="Started (wait=false)."),
+                   404: OpenApiResponse(description="No live agents in a session named, or nobody to ask.")},
+    )
+    @action(detail=False, methods=["post"])
+    def standup(self, request):
+        """Ask each agent what it is doing and collect the replies for `timeout_seconds`:
+        what it reported through `POST /agents/report`, or else what it wrote on its screen."""
+        require_lead(request, "hold standups")
+        data = validated(StandupRequestSerializer, request.data)
+        standup = services.standup_start(
+            session_names=data["session_names"], include_idle_agents=data["include_idle_agents"],
+            timeout_seconds=data["timeout_seconds"], requested_by=str(request.user),
+        )
+        if data["wait"]:
+            services.standup_run(standup=standup)
+        standup = selectors.standup_get(standup_id=standup.pk)
+        code = status.HTTP_200_OK if standup.finished_at else status.HTTP_202_ACCEPTED
+        return Response(StandupSerializer(standup).data, status=code)
+
+    @extend_schema(operation_id="coordination_standup_get", summary="A standup and its replies",
+                   parameters=[OpenApiParameter("standup_id", int, OpenApiParameter.PATH)],
+                   responses={200: StandupSerializer, 404: OpenApiResponse(description="No such standup.")})
+    @action(detail=False, methods=["get"], url_path=r"standup/(?P<standup_id>[0-9]{1,18})")
+    def standup_get(self, request, standup_id=None):
+        """The standup's replies so far, and who has not answered."""
+        return Response(StandupSerializer(selectors.standup_get(standup_id=int(standup_id))).data)
+
+
+NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="The team's name (its tmux session).")
+NO_TEAM = OpenApiResponse(description="No active team of that name.")
+
+
+class TeamViewSet(viewsets.ViewSet):
+    lookup_field = "name"
+    lookup_value_regex = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}"
+
+    @extend_schema(operation_id="teams_list", summary="List teams", parameters=[TeamListQuerySerializer],
+                   responses=TeamSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="list")
+    def list_teams(self, request):
+        """Active teams with their live members (torn-down ones too with `include_torn_down`)."""
+        query = validated(TeamListQuerySerializer, request.query_params)
+        return Response(TeamSerializer(selectors.team_list(**query), many=True).data)
+
+    @extend_schema(operation_id="teams_status", summary="A team's status", parameters=[NAME],
+                   responses={200: TeamStatusSerializer, 404: NO_TEAM})
+    def retrieve(self, request, name=None):
+        """The team, its members and their states, and its tasks counted by status."""
+        team = selectors.team_get(name=name)
+        data = selectors.team_status(team=team)
+        return Response(TeamStatusSerializer({**data, "team": _with_members(team)}).data)
+
+    @extend_schema(operation_id="teams_broadcast", summary="Send a message to a team", parameters=[NAME],
+                   request=BroadcastTeamSerializer,
+                   responses={201: MessageSerializer(many=True), 404: NO_TEAM})
+    @action(detail=True, methods=["post"])
+    def broadcast(self, request, name=None):
+        """Queue the message for every live member (only `agent_types_only`, if given)."""
+        team = selectors.team_get(name=name)
+        agent = acting_limited_agent(request)
+        if agent is not None and agent.team_id != team.pk:
+            raise Forbidden(f"{agent.target} is not in team {team.name}; an agent messages its own team")
+        data = validated(BroadcastTeamSerializer, request.data)
+        messages = services.team_broadcast(team=team, body=data["message"], agent_types=data["agent_types_only"],
+                                           urgent=data["urgent"], sender=str(request.user))
+        return Response(MessageSerializer(messages, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(operation_id="teams_teardown", summary="Tear a team down", parameters=[NAME], request=None,
+                   responses={200: OperationResultSerializer(many=True), 404: NO_TEAM})
+    @action(detail=True, methods=["post"])
+    def teardown(self, request, name=None):
+        """Kill every member (worktrees removed, branches kept) and end the team."""
+        require_lead(request, "tear teams down")
+        kills = services.team_teardown(team=selectors.team_get(name=name), requested_by=str(request.user))
+        return Response(OperationResultSerializer([operation_outcome(op, timeout=0) for op in kills], many=True).data)
