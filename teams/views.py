@@ -112,7 +112,11 @@ class CoordinationViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"], url_path=r"standup/(?P<standup_id>[0-9]{1,18})")
     def standup_get(self, request, standup_id=None):
         """The standup's replies so far, and who has not answered."""
-        return Response(StandupSerializer(selectors.standup_get(standup_id=int(standup_id))).data)
+        standup = selectors.standup_get(standup_id=int(standup_id))
+        if standup.finished_at is None:  # take in the replies that came since
+            services.standup_collect(standup=standup)
+            standup = selectors.standup_get(standup_id=standup.pk)
+        return Response(StandupSerializer(standup).data)
 
 
 NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="The team's name (its tmux session).")
