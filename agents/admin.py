@@ -157,10 +157,27 @@ class AgentAdmin(admin.ModelAdmin):
 class MessageAdmin(admin.ModelAdmin):
     """Every message, read-only: what was sent, how its delivery went, what came back."""
 
-    list_display = ["id", "agent", "kind", "sender", "urgent", "status", "created_at", "delivered_at"]
+    list_display = ["id", "agent", "kind", "sender", "urgent", "status", "not_before", "created_at", "delivered_at"]
     list_filter = ["status", "kind", "urgent"]
     search_fields = ["body", "reply", "sender", "agent__session_name", "agent__name"]
     readonly_fields = [f.name for f in Message._meta.fields]
+    actions = ["cancel"]
+
+    @admin.action(description="Cancel selected messages not yet typed (scheduled or queued)",
+                  permissions=["lifecycle"])
+    def cancel(self, request, queryset):
+        done = 0
+        for message in queryset:
+            try:
+                services.message_cancel(message=message, by=f"admin:{request.user}")
+                done += 1
+            except OrchestratorError as error:
+                messages.error(request, f"Not cancelled: {error.message}")
+        if done:
+            messages.success(request, f"{done} message(s) cancelled.")
+
+    def has_lifecycle_permission(self, request):
+        return request.user.has_perm("agents.change_message")
 
     def has_add_permission(self, request):
         return False

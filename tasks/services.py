@@ -20,7 +20,7 @@ from teams.models import Team
 MAX_ITEMS = 50
 
 
-def _check_fields(fields: dict) -> dict:
+def check_task_fields(fields: dict) -> dict:
     """The editable fields, checked; each error names its field."""
     if "title" in fields:
         title = (fields["title"] or "").strip()
@@ -60,7 +60,7 @@ def task_create(
     checks: list[str] | None = None, team: Team | None = None, project_path: str = "", created_by: str = "",
 ) -> Task:
     """Record a task; with `assigned_to`, assign it at once (its brief goes to the agent)."""
-    fields = _check_fields({"title": title, "priority": priority, "completion_criteria": completion_criteria,
+    fields = check_task_fields({"title": title, "priority": priority, "completion_criteria": completion_criteria,
                             "tags": tags, "checks": checks, "estimated_hours": estimated_hours})
     tag_names = fields.pop("tags")
     with transaction.atomic():
@@ -75,7 +75,7 @@ def task_create(
 
 def task_update(*, task: Task, by: str = "", **fields) -> Task:
     """Change what the task says (title, description, priority, criteria, estimate, tags, checks)."""
-    fields = _check_fields(fields)
+    fields = check_task_fields(fields)
     tag_names = fields.pop("tags", None)
     with transaction.atomic():
         for name, value in fields.items():
