@@ -12,6 +12,16 @@ require_tmux() {
   fi
 }
 
+# The tests drive agents that use git (worktrees) and curl (the API from inside a pane).
+require_test_tools() {
+  local missing=()
+  for tool in git curl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  if ((${#missing[@]})); then
+    echo "The tests need ${missing[*]}; install it (Debian/Ubuntu: sudo apt-get install ${missing[*]})." >&2
+    exit 1
+  fi
+}
+
 find_python() {
   for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
     [ -n "$candidate" ] || continue
