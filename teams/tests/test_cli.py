@@ -51,11 +51,13 @@ def test_team_deploy_of_an_unknown_template_is_a_clear_error(project_dir):
     assert not Team.objects.exists()
 
 
-def test_team_recover_restarts_the_crashed_member(eager_jobs, gateway, project_dir, settings):
+def test_team_recover_restarts_the_crashed_member(eager_jobs, gateway, project_dir, monkeypatch):
+    from django.conf import settings
+
     from monitoring.services import host_sweep
     from monitoring.tests.test_recovery import crash
 
-    settings.TMUX_ORC.recovery_enabled = False
+    monkeypatch.setattr(settings.TMUX_ORC, "recovery_enabled", False)
     run("team", "deploy", "backend", "1", "--project-name", "api", "--project-path", project_dir, "--profile", "shell")
     agent = Agent.objects.get()
     crash(gateway, agent)
