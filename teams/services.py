@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentOperation, AgentReport, AgentState, Message, OperationStatus
@@ -165,8 +165,12 @@ def team_deploy(
     targets = [f"{name}:{window}" for window in _window_names(members)]
     with transaction.atomic():
         _check_room(len(members))
-        team = Team.objects.create(name=name, project_path=path, coordination_strategy=coordination_strategy,
-                                   isolation=isolation, template=template, created_by=requested_by)
+        try:
+            with transaction.atomic():
+                team = Team.objects.create(name=name, project_path=path, coordination_strategy=coordination_strategy,
+                                           isolation=isolation, template=template, created_by=requested_by)
+        except IntegrityError:
+            raise Conflict(f"team {name} is already deployed; tear it down first or pick another project name") from None
         deployment = Deployment(team)
         for i, member in enumerate(members):
             deployment.operations.append(agent_spawn(
