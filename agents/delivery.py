@@ -256,6 +256,10 @@ def _shows_typed(screen: str, body: str, profile: Profile) -> bool:
 
 
 def _taken(screen: str, before: str, profile: Profile) -> bool:
+    if profile.input_style == "line":
+        now = input_text(screen, profile)
+        # An empty prompt again, or (the program still running) a screen that moved on.
+        return now == "" or (now is None and screen != before)
     if profile.input_style:
         return not input_text(screen, profile)
     return screen != before  # the program's input cannot be read: the screen must react

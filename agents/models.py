@@ -230,6 +230,10 @@ class Message(models.Model):
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.MESSAGE)
     sender = models.CharField(max_length=120, blank=True)
+    sent_with = models.ForeignKey(
+        "orchestrator.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages_sent",
+        help_text="The API token the message was sent with, if it came through the API or MCP.",
+    )
     body = models.TextField()
     urgent = models.BooleanField(default=False)
     status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED)

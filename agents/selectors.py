@@ -98,6 +98,15 @@ def operation_wait(*, operation: AgentOperation, timeout: float) -> AgentOperati
     return operation
 
 
+def operation_outcome(operation: AgentOperation, *, timeout: float) -> Agent:
+    """The operation's agent, ready for OperationResultSerializer (`last_operation`,
+    `detail`), once the operation is final or `timeout` seconds have passed."""
+    operation = operation_wait(operation=operation, timeout=timeout)
+    agent = operation.agent
+    agent.last_operation, agent.detail = operation, operation_detail(operation)
+    return agent
+
+
 def operation_detail(operation: AgentOperation) -> str:
     """In words, how far the operation got."""
     agent = operation.agent

@@ -282,13 +282,16 @@ def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None
     agent.messages.filter(kind=MessageKind.BRIEFING, status=MessageStatus.QUEUED).update(
         status=MessageStatus.FAILED, error="superseded: the agent was started again"
     )
-    briefing = "\n\n".join(part for part in [agent.briefing, _open_task_brief(agent)] if part)
+    briefing = "\n\n".join(part for part in [agent.briefing, *_context_briefs(agent)] if part)
     if briefing:
         Message.objects.create(agent=agent, kind=MessageKind.BRIEFING, body=briefing, sender="orchestrator")
     enqueue_delivery(agent)
 
 
 def _spawn(agent: Agent, gateway: Gateway, argument: str = "") -> None:
+    agent.refresh_from_db()
+    if agent.state == AgentState.STOPPED:
+        return  # killed before its window was made (e.g. a deploy undone): nothing to start
     pane = agent_pane(gateway, agent)
     if pane is not None:  # created by an earlier attempt whose worker died
         window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pane.pid or 0)
@@ -308,10 +311,13 @@ def _restart(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     _started(agent, window, "restarted", restart_count=agent.restart_count + 1)
 
 
-def _open_task_brief(agent: Agent) -> str:
-    from tasks.selectors import task_open_brief  # tasks depends on agents, not the other way
+def _context_briefs(agent: Agent) -> list[str]:
+    """What the agent must know besides its briefing: its open tasks and, for an
+    orchestrator, the teams there are."""
+    from tasks.selectors import task_open_brief  # tasks and teams depend on agents, not the other way
+    from teams.selectors import teams_brief
 
-    return task_open_brief(agent=agent)
+    return [task_open_brief(agent=agent), teams_brief() if agent.agent_type == "orchestrator" else ""]
 
 
 def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
@@ -362,9 +368,10 @@ RUNNERS = {
 MAX_MESSAGE = 200_000
 
 
-def message_send(*, agent: Agent, body: str, urgent: bool = False, sender: str = "") -> Message:
+def message_send(*, agent: Agent, body: str, urgent: bool = False, sender: str = "", sent_with=None) -> Message:
     """Queue `body` for the agent. The row is committed before anything is typed; the
-    agent's host worker delivers it when the agent is idle (at once, interrupting, if urgent)."""
+    agent's host worker delivers it when the agent is idle (at once, interrupting, if urgent).
+    `sent_with` is the API token it came with, if any."""
     if not body or not body.strip():
         raise InvalidInput("message: must not be empty")
     if len(body) > MAX_MESSAGE:
@@ -372,13 +379,14 @@ def message_send(*, agent: Agent, body: str, urgent: bool = False, sender: str =
     if agent.state == AgentState.STOPPED:
         raise Conflict(f"{agent.target} is stopped; messages cannot reach it")
     with transaction.atomic():
-        message = Message.objects.create(agent=agent, body=body, urgent=urgent, sender=sender)
+        message = Message.objects.create(agent=agent, body=body, urgent=urgent, sender=sender, sent_with=sent_with)
         transaction.on_commit(lambda: enqueue_delivery(agent))
     return message
 
 
 def message_broadcast(
-    *, sessions: list[str], body: str, agent_types: list[str] | None = None, urgent: bool = False, sender: str = ""
+    *, sessions: list[str], body: str, agent_types: list[str] | None = None, urgent: bool = False, sender: str = "",
+    sent_with=None,
 ) -> list[Message]:
     """Queue `body` for every live agent in `sessions` (of `agent_types`, if given)."""
     for session in sessions:
@@ -393,13 +401,14 @@ def message_broadcast(
         of_types = f" of types {', '.join(agent_types)}" if agent_types else ""
         raise NotFound(f"no live agents{of_types} in sessions {', '.join(sessions)}")
     with transaction.atomic():
-        return [message_send(agent=agent, body=body, urgent=urgent, sender=sender) for agent in agents]
+        return [message_send(agent=agent, body=body, urgent=urgent, sender=sender, sent_with=sent_with)
+                for agent in agents]
 
 
 MAX_SCHEDULE_MINUTES = 60 * 24 * 30
 
 
-def message_schedule(*, agent: Agent, body: str, minutes: float, sender: str = "") -> Message:
+def message_schedule(*, agent: Agent, body: str, minutes: float, sender: str = "", sent_with=None) -> Message:
     """Keep `body` for the agent and queue it `minutes` from now (a check-in). It is a row
     in the database until then: restarts of the service do not lose it."""
     if not 0 < minutes <= MAX_SCHEDULE_MINUTES:
@@ -410,8 +419,8 @@ def message_schedule(*, agent: Agent, body: str, minutes: float, sender: str = "
         raise InvalidInput(f"message: at most {MAX_MESSAGE} characters (got {len(body)})")
     if agent.state == AgentState.STOPPED:
         raise Conflict(f"{agent.target} is stopped; messages cannot reach it")
-    return Message.objects.create(agent=agent, body=body, sender=sender, status=MessageStatus.SCHEDULED,
-                                  not_before=timezone.now() + timedelta(minutes=minutes))
+    return Message.objects.create(agent=agent, body=body, sender=sender, sent_with=sent_with,
+                                  status=MessageStatus.SCHEDULED, not_before=timezone.now() + timedelta(minutes=minutes))
 
 
 def message_cancel(*, message: Message, by: str = "") -> Message:

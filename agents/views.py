@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents import selectors, services
-from agents.models import Agent, AgentOperation, OperationStatus
+from agents.models import AgentOperation, OperationStatus
 from agents.roles import wait_timeout
 from agents.serializers import (
     AgentSerializer,
@@ -27,8 +27,8 @@ from agents.serializers import (
     TargetSerializer,
 )
 from orchestrator.api import ErrorBody
-from orchestrator.auth import acting_agent, acting_limited_agent
-from orchestrator.errors import Forbidden, InvalidInput
+from orchestrator.errors import InvalidInput
+from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
 
 OPERATION_RESPONSES = {
@@ -49,18 +49,9 @@ CODES = {
 }
 
 
-def operation_outcome(operation: AgentOperation, *, timeout: float) -> Agent:
-    """The operation's agent, ready for OperationResultSerializer, once the operation is
-    final or `timeout` seconds have passed."""
-    operation = selectors.operation_wait(operation=operation, timeout=timeout)
-    agent = operation.agent
-    agent.last_operation, agent.detail = operation, selectors.operation_detail(operation)
-    return agent
-
-
 def operation_response(operation: AgentOperation, *, success_status: int = status.HTTP_200_OK) -> Response:
     """Wait (bounded) for the worker, then say truthfully how far the operation got."""
-    agent = operation_outcome(operation, timeout=wait_timeout(operation.agent.agent_type))
+    agent = selectors.operation_outcome(operation, timeout=wait_timeout(operation.agent.agent_type))
     code, detail = CODES[agent.last_operation.status], agent.detail
     data = OperationResultSerializer(agent).data
     if code == status.HTTP_422_UNPROCESSABLE_ENTITY:
@@ -82,11 +73,13 @@ class AgentViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"])
     def spawn(self, request):
         """Start an agent program in a new tmux window of `session_name`."""
+        caller = Caller.of_request(request)
+        caller.require_lead("spawn agents")
         data = validated(SpawnSerializer, request.data)
         operation = services.agent_spawn(
             session_name=data["session_name"], agent_type=data["agent_type"], project_path=data["project_path"],
             briefing=data["briefing_message"], profile=data.get("profile"), name=data.get("name"),
-            requested_by=str(request.user),
+            requested_by=caller.name,
         )
         return operation_response(operation, success_status=status.HTTP_201_CREATED)
 
@@ -120,8 +113,10 @@ class AgentViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"])
     def restart(self, request):
         """Start the agent's program again in the same window."""
+        caller = Caller.of_request(request)
+        caller.require_lead("restart agents")
         agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
-        return operation_response(services.agent_restart(agent=agent, requested_by=str(request.user)))
+        return operation_response(services.agent_restart(agent=agent, requested_by=caller.name))
 
     @extend_schema(
         operation_id="agents_kill", summary="Kill an agent", request=TargetSerializer, responses=OPERATION_RESPONSES
@@ -129,8 +124,10 @@ class AgentViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"])
     def kill(self, request):
         """Remove the agent's window; the agent ends `stopped`."""
+        caller = Caller.of_request(request)
+        caller.require_lead("kill agents")
         agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
-        return operation_response(services.agent_kill(agent=agent, requested_by=str(request.user)))
+        return operation_response(services.agent_kill(agent=agent, requested_by=caller.name))
 
 
     @extend_schema(operation_id="agents_report", summary="Report on your own work", request=ReportSerializer,
@@ -140,21 +137,29 @@ class AgentViewSet(viewsets.ViewSet):
         """What an agent says it is doing; standups take it as the agent's reply. With an
         agent's own token, `target` is that agent."""
         data = validated(ReportSerializer, request.data)
-        me = acting_agent(request)
-        if me is not None and data.get("target", me.target) != me.target:
-            raise Forbidden(f"an agent reports only on itself ({me.target})")
-        if me is None and "target" not in data:
-            raise InvalidInput("target: required with a person's token")
-        agent = me or selectors.agent_get(target=data["target"])
+        caller = Caller.of_request(request)
+        agent = _target_or_self(caller, data.get("target"))
+        caller.require_self(agent, "report status")
         report = services.report_status(agent=agent, text=data["text"])
         return Response(ReportResultSerializer(report).data, status=status.HTTP_201_CREATED)
 
 
+def _target_or_self(caller: Caller, target: str | None):
+    """The agent at `target`; without one, the caller's own agent (a person must name one)."""
+    if target:
+        return selectors.agent_get(target=target)
+    if caller.agent is None:
+        raise InvalidInput("target: required with a person's token")
+    return caller.agent
+
+
 def _answer(request, approve: bool):
+    caller = Caller.of_request(request)
+    caller.require_lead("answer permission prompts")
     data = validated(AnswerSerializer, request.data)
     agent = selectors.agent_get(target=data["target"])
     operation = services.agent_answer_prompt(agent=agent, approve=approve, choice=data.get("choice"),
-                                             requested_by=str(request.user))
+                                             requested_by=caller.name)
     return operation_response(operation)
 
 
@@ -192,9 +197,11 @@ class MessageViewSet(viewsets.ViewSet):
         """Queue a message; it is typed when the agent is idle (urgent: at once, interrupting it)."""
         wait = validated(WaitQuerySerializer, request.query_params)["wait"]
         data = validated(SendSerializer, request.data)
+        caller = Caller.of_request(request)
         agent = selectors.agent_get(target=data["target"])
+        caller.require_team_of(agent)
         message = services.message_send(agent=agent, body=data["message"], urgent=data["urgent"],
-                                        sender=str(request.user))
+                                        sender=caller.name, sent_with=caller.token)
         message = selectors.message_wait(message=message, timeout=wait)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
@@ -206,9 +213,11 @@ class MessageViewSet(viewsets.ViewSet):
     def broadcast(self, request):
         """Queue the message for every live agent of `sessions` (only `agent_types_only`, if given)."""
         data = validated(BroadcastSerializer, request.data)
+        caller = Caller.of_request(request)
+        caller.require_sessions_of_team(data["sessions"])
         messages = services.message_broadcast(sessions=data["sessions"], body=data["message"],
                                               agent_types=data["agent_types_only"], urgent=data["urgent"],
-                                              sender=str(request.user))
+                                              sender=caller.name, sent_with=caller.token)
         return Response(MessageSerializer(messages, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="messages_schedule", summary="Schedule a message (a check-in)",
@@ -219,15 +228,14 @@ class MessageViewSet(viewsets.ViewSet):
         """Keep a note for an agent (default: the orchestrator agent, or yourself with an
         agent's token) and queue it `minutes` from now. Cancel it with `/messages/{id}/cancel`."""
         data = validated(ScheduleSerializer, request.data)
-        me = acting_limited_agent(request)
+        caller = Caller.of_request(request)
         if "target" in data:
             agent = selectors.agent_get(target=data["target"])
         else:
-            agent = acting_agent(request) or selectors.orchestrator_agent()
-        if me is not None and agent.pk != me.pk and (me.team_id is None or agent.team_id != me.team_id):
-            raise Forbidden(f"{me.target} schedules messages only for itself and its own team")
+            agent = caller.agent or selectors.orchestrator_agent()
+        caller.require_team_of(agent, "schedule messages")
         message = services.message_schedule(agent=agent, body=data["message"], minutes=data["minutes"],
-                                            sender=str(request.user))
+                                            sender=caller.name, sent_with=caller.token)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="messages_cancel", summary="Cancel a message not yet typed", request=None,
@@ -238,10 +246,10 @@ class MessageViewSet(viewsets.ViewSet):
     def cancel(self, request, pk=None):
         """Call off a scheduled or queued message."""
         message = selectors.message_get(message_id=int(pk))
-        me = acting_limited_agent(request)
-        if me is not None and message.sender != str(request.user):
-            raise Forbidden("an agent cancels only the messages it sent")
-        return Response(MessageSerializer(services.message_cancel(message=message, by=str(request.user))).data)
+        caller = Caller.of_request(request)
+        if caller.limited and not (message.sent_with and message.sent_with.agent_id == caller.agent.pk):
+            caller.require_lead("cancel messages others sent")
+        return Response(MessageSerializer(services.message_cancel(message=message, by=caller.name)).data)
 
     @extend_schema(operation_id="messages_history", summary="An agent's conversation",
                    parameters=[HistoryQuerySerializer],

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.serializers import error_text
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +40,10 @@ class EnvelopeRenderer(JSONRenderer):
         if isinstance(data, ErrorBody):
             data = envelope(data.get("data"), data["error_message"])
         elif response is not None and response.status_code >= 400:
-            data = envelope(None, _message(data))
+            data = envelope(None, error_text(data))
         elif not (isinstance(data, dict) and set(data) == {"success", "data", "error_message", "timestamp"}):
             data = envelope(data)
         return super().render(data, accepted_media_type, renderer_context)
-
-
-def _message(detail) -> str:
-    """Flatten DRF's error detail into one sentence that names each field."""
-    if isinstance(detail, dict):
-        parts = []
-        for field, value in detail.items():
-            text = _message(value)
-            parts.append(text if field in ("detail", "non_field_errors") else f"{field}: {text}")
-        return "; ".join(parts)
-    if isinstance(detail, list):
-        return " ".join(_message(item) for item in detail)
-    return str(detail)
 
 
 def exception_handler(exc, context):
@@ -75,7 +63,7 @@ def exception_handler(exc, context):
             ErrorBody(error_message="internal error; the server log has the details"),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
-    response.data = ErrorBody(error_message=_message(response.data))
+    response.data = ErrorBody(error_message=error_text(response.data))
     return response
 
 

@@ -34,28 +34,3 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="tmux-orchestrator"'
-
-
-# Agent types whose own token may act for others (spawn, assign, message other teams).
-LEAD_ROLES = ("orchestrator", "pm")
-
-
-def acting_agent(request):
-    """The agent whose own token made the request, or None for a person's token."""
-    token = getattr(request, "auth", None)
-    return getattr(token, "agent", None)
-
-
-def acting_limited_agent(request):
-    """The agent behind the request if its token is limited to its own work (not a lead)."""
-    agent = acting_agent(request)
-    return agent if agent is not None and agent.agent_type not in LEAD_ROLES else None
-
-
-def require_lead(request, what: str) -> None:
-    """Refuse `what` to an agent's own token unless the agent is a lead."""
-    from orchestrator.errors import Forbidden
-
-    agent = acting_limited_agent(request)
-    if agent is not None:
-        raise Forbidden(f"{agent.target} ({agent.agent_type}) cannot {what}; ask the team's PM")

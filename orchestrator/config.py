@@ -113,6 +113,8 @@ SETTINGS: dict[str, Setting] = {
     "allowed_hosts": Setting("TMUX_ORC_ALLOWED_HOSTS", ("server", "allowed_hosts"), _word_list, ["*"]),
     "secret_key": Setting("TMUX_ORC_SECRET_KEY", ("server", "secret_key"), _optional_text, ""),
     "public_url": Setting("TMUX_ORC_URL", ("server", "public_url"), _optional_text, ""),
+    "lead_roles": Setting("TMUX_ORC_LEAD_ROLES", ("auth", "lead_roles"), _word_list, ["orchestrator", "pm"]),
+    "mcp_allowed_origins": Setting("TMUX_ORC_MCP_ALLOWED_ORIGINS", ("auth", "mcp_allowed_origins"), _word_list, []),
     "data_dir": Setting("TMUX_ORC_DATA_DIR", ("server", "data_dir"), _text, str(BASE_DIR / "var")),
     "log_level": Setting(
         "TMUX_ORC_LOG_LEVEL", ("logging", "level"), lambda v: _choice("debug", "info", "warning", "error")(v).upper(), "INFO"

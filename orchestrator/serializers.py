@@ -47,3 +47,16 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def error_text(detail) -> str:
+    """Flatten DRF's error detail into one sentence that names each field."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = error_text(value)
+            parts.append(text if field in ("detail", "non_field_errors") else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(error_text(item) for item in detail)
+    return str(detail)

@@ -37,8 +37,8 @@ class TaskForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        checked = {k: data[k] for k in ("title", "priority", "completion_criteria", "checks", "estimated_hours")
-                   if k in data}
+        checked = {k: data[k] for k in ("title", "priority", "completion_criteria", "checks", "estimated_hours",
+                                        "project_path") if k in data}
         try:
             services.check_task_fields({**checked, "tags": data.get("tag_names", [])})
         except InvalidInput as error:
@@ -82,14 +82,13 @@ class TaskAdmin(admin.ModelAdmin):
         return self.inlines if obj else []  # a new task has no history yet
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in TaskForm.Meta.fields if name not in ("team", "project_path")}
+        fields = {name: form.cleaned_data[name] for name in TaskForm.Meta.fields}
         fields["tags"] = form.cleaned_data["tag_names"]
         by = f"admin:{request.user}"
         if change:
             task = services.task_update(task=obj, by=by, **fields)
         else:
-            task = services.task_create(**fields, team=form.cleaned_data["team"],
-                                        project_path=form.cleaned_data["project_path"], created_by=by)
+            task = services.task_create(**fields, created_by=by)
         obj.pk = task.pk
 
     def save_related(self, request, form, formsets, change):

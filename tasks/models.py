@@ -75,6 +75,17 @@ class Task(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
 
+    @property
+    def checks_running(self) -> bool:
+        """Checks asked for and not finished; a run no worker took in time no longer counts."""
+        if self.checks_requested_at is None:
+            return False
+        from django.conf import settings
+        from django.utils import timezone
+
+        budget = settings.TMUX_ORC.check_timeout * max(1, len(self.checks)) + 60
+        return (timezone.now() - self.checks_requested_at).total_seconds() < budget
+
 
 class TaskEvent(models.Model):
     """One move of a task's status, or its assignment: who, when, why."""

@@ -64,7 +64,7 @@ class TaskSerializer(serializers.ModelSerializer):
                                         help_text="session:window of its agent.")
     team = serializers.CharField(source="team.name", allow_null=True, read_only=True)
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
-    checks_running = serializers.SerializerMethodField()
+    checks_running = serializers.BooleanField(read_only=True, help_text="Its checks are running (done was asked).")
 
     class Meta:
         model = Task
@@ -73,9 +73,6 @@ class TaskSerializer(serializers.ModelSerializer):
             "completion_criteria", "estimated_hours", "tags", "checks", "check_results", "checks_running",
             "created_by", "created_at", "updated_at", "started_at", "finished_at",
         ]
-
-    def get_checks_running(self, task) -> bool:
-        return task.checks_requested_at is not None
 
 
 class TaskDetailSerializer(TaskSerializer):

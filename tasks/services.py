@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from agents.services import message_send
+from agents.validation import check_project_path
 from orchestrator.celery import host_queue
 from orchestrator.errors import Conflict, InvalidInput
 from tasks.gates import GateResult, gate_names, run_check
@@ -31,7 +32,10 @@ def check_task_fields(fields: dict) -> dict:
         raise InvalidInput(f"priority: one of {', '.join(TaskPriority.values)}")
     for name in ("completion_criteria", "tags", "checks"):
         if name in fields:
-            items = [str(item).strip() for item in fields[name] or []]
+            given = fields[name] or []
+            if not isinstance(given, (list, tuple)) or not all(isinstance(item, str) for item in given):
+                raise InvalidInput(f"{name}: must be a list of texts")
+            items = [item.strip() for item in given]
             if len(items) > MAX_ITEMS or not all(items):
                 raise InvalidInput(f"{name}: at most {MAX_ITEMS} non-empty items")
             fields[name] = items
@@ -40,9 +44,11 @@ def check_task_fields(fields: dict) -> dict:
             hours = Decimal(str(fields["estimated_hours"]))
         except InvalidOperation:
             raise InvalidInput("estimated_hours: must be a number") from None
-        if not Decimal(0) <= hours <= Decimal(9999):
+        if not hours.is_finite() or not Decimal(0) <= hours <= Decimal(9999):
             raise InvalidInput("estimated_hours: must be between 0 and 9999")
         fields["estimated_hours"] = hours.quantize(Decimal("0.01"))
+    if fields.get("project_path"):
+        fields["project_path"] = check_project_path(fields["project_path"])
     unknown = [c.removeprefix("gate:") for c in fields.get("checks", []) if c.startswith("gate:")
                and c.removeprefix("gate:") not in gate_names()]
     if unknown:
@@ -61,11 +67,12 @@ def task_create(
 ) -> Task:
     """Record a task; with `assigned_to`, assign it at once (its brief goes to the agent)."""
     fields = check_task_fields({"title": title, "priority": priority, "completion_criteria": completion_criteria,
-                            "tags": tags, "checks": checks, "estimated_hours": estimated_hours})
+                                "tags": tags, "checks": checks, "estimated_hours": estimated_hours,
+                                "project_path": project_path})
     tag_names = fields.pop("tags")
     with transaction.atomic():
         task = Task.objects.create(description=description, team=team or (assigned_to and assigned_to.team),
-                                   project_path=project_path, created_by=created_by, **fields)
+                                   created_by=created_by, **fields)
         _set_tags(task, tag_names)
         TaskEvent.objects.create(task=task, to_status=TaskStatus.PENDING, by=created_by, note="created")
         if assigned_to is not None:
@@ -80,7 +87,7 @@ def task_update(*, task: Task, by: str = "", **fields) -> Task:
     with transaction.atomic():
         for name, value in fields.items():
             setattr(task, name, value)
-        task.save()
+        task.save(update_fields=[*fields, "updated_at"])  # only these: a status moved meanwhile stays moved
         if tag_names is not None:
             _set_tags(task, tag_names)
     return task
@@ -94,7 +101,7 @@ def task_assign(*, task: Task, agent: Agent, by: str = "") -> Task:
         raise Conflict(f"task #{task.pk} is {task.status}; it cannot be assigned")
     with transaction.atomic():
         previous = task.status
-        Task.objects.filter(pk=task.pk).update(assigned_to=agent, status=TaskStatus.ASSIGNED,
+        Task.objects.filter(pk=task.pk).update(assigned_to=agent, status=TaskStatus.ASSIGNED, checks_requested_at=None,
                                                team=task.team or agent.team, updated_at=timezone.now())
         task.refresh_from_db()
         TaskEvent.objects.create(task=task, from_status=previous, to_status=TaskStatus.ASSIGNED, by=by,
@@ -125,7 +132,9 @@ def _move(task: Task, status: str, *, by: str, note: str) -> Task:
     if status in (TaskStatus.DONE, TaskStatus.CANCELLED):
         stamps["finished_at"] = now
     with transaction.atomic():
-        if not Task.objects.filter(pk=task.pk, status=task.status).update(status=status, updated_at=now, **stamps):
+        moved = Task.objects.filter(pk=task.pk, status=task.status).update(
+            status=status, updated_at=now, checks_requested_at=None, **stamps)
+        if not moved:
             raise Conflict(f"task #{task.pk} was changed meanwhile; look again")
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=status, by=by, note=note)
     task.refresh_from_db()
@@ -150,7 +159,10 @@ def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
     """On the worker: run the task's checks in its project path, keep their output, and
     move the task to done if every one passed and nobody moved it meanwhile."""
     task = Task.objects.select_related("assigned_to").filter(pk=task_id).first()
-    if task is None or task.checks_requested_at is None or task.status != from_status:
+    if task is None or task.checks_requested_at is None:
+        return
+    if task.status != from_status:  # moved meanwhile: its checks are no longer asked for
+        Task.objects.filter(pk=task.pk).update(checks_requested_at=None)
         return
     path = task.project_path or (task.assigned_to.project_path if task.assigned_to else "")
     results = []

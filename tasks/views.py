@@ -7,8 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents.selectors import agent_get
-from orchestrator.auth import acting_limited_agent, require_lead
-from orchestrator.errors import Forbidden
+from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
 from tasks import selectors, services
 from tasks.serializers import (
@@ -27,13 +26,6 @@ NOT_FOUND = OpenApiResponse(description="No such task.")
 FORBIDDEN = OpenApiResponse(description="An agent's token may change only its own tasks.")
 
 
-def _own_task(request, task_id: int):
-    """The task, if the caller may change it."""
-    task = selectors.task_get(task_id=task_id)
-    agent = acting_limited_agent(request)
-    if agent is not None and task.assigned_to_id != agent.pk:
-        raise Forbidden(f"task #{task.pk} is not assigned to {agent.target}; an agent changes only its own tasks")
-    return task
 
 
 class TaskViewSet(viewsets.ViewSet):
@@ -45,11 +37,12 @@ class TaskViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"], url_path="create")
     def create_task(self, request):
         """Record a task; with `assigned_to`, assign it at once (the agent gets its brief)."""
-        require_lead(request, "create tasks")
+        caller = Caller.of_request(request)
+        caller.require_lead("create tasks")
         data = dict(validated(TaskCreateSerializer, request.data))
         assignee = agent_get(target=data.pop("assigned_to")) if "assigned_to" in data else None
         team = team_get(name=data.pop("team")) if "team" in data else None
-        task = services.task_create(**data, assigned_to=assignee, team=team, created_by=str(request.user))
+        task = services.task_create(**data, assigned_to=assignee, team=team, created_by=caller.name)
         return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="tasks_list", summary="List tasks", parameters=[TaskListQuerySerializer],
@@ -75,11 +68,13 @@ class TaskViewSet(viewsets.ViewSet):
                    request=TaskFieldsSerializer, responses={200: TaskDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND})
     def partial_update(self, request, pk=None):
         """Change what the task says; only the fields given."""
-        task = _own_task(request, int(pk))
+        caller = Caller.of_request(request)
+        task = selectors.task_get(task_id=int(pk))
+        caller.require_own_task(task)
         data = validated(TaskFieldsSerializer, request.data)
         if "checks" in data:
-            require_lead(request, "set a task's checks")
-        services.task_update(task=task, by=str(request.user), **data)
+            caller.require_lead("set a task's checks")
+        services.task_update(task=task, by=caller.name, **data)
         return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data)
 
     @extend_schema(operation_id="tasks_assign", summary="Assign a task", parameters=[ID],
@@ -88,10 +83,11 @@ class TaskViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         """Give the task to an agent; its brief goes to the agent as a message."""
-        require_lead(request, "assign tasks")
+        caller = Caller.of_request(request)
+        caller.require_lead("assign tasks")
         task = selectors.task_get(task_id=int(pk))
         agent = agent_get(target=validated(TaskAssignSerializer, request.data)["target"])
-        services.task_assign(task=task, agent=agent, by=str(request.user))
+        services.task_assign(task=task, agent=agent, by=caller.name)
         return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data)
 
     @extend_schema(operation_id="tasks_status", summary="Move a task along", parameters=[ID],
@@ -102,7 +98,9 @@ class TaskViewSet(viewsets.ViewSet):
     def status(self, request, pk=None):
         """pending → assigned → in_progress → review → done; blocked; cancelled. A task with
         checks becomes done once they pass (`checks_running` while they run)."""
-        task = _own_task(request, int(pk))
+        caller = Caller.of_request(request)
+        task = selectors.task_get(task_id=int(pk))
         data = validated(TaskStatusSerializer, request.data)
-        services.task_set_status(task=task, status=data["status"], note=data["note"], by=str(request.user))
+        caller.require_own_task(task, status=data["status"])
+        services.task_set_status(task=task, status=data["status"], note=data["note"], by=caller.name)
         return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data)

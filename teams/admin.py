@@ -130,6 +130,9 @@ class TeamAdmin(admin.ModelAdmin):
 
     def _each(self, request, queryset, act, verb):
         for team in queryset:
+            if team.torn_down_at is not None:
+                messages.error(request, f"{team.name}: torn down; nothing to do")
+                continue
             try:
                 act(team)
             except OrchestratorError as error:
@@ -144,6 +147,9 @@ class TeamAdmin(admin.ModelAdmin):
             return _form_page(self, request, "Hold a standup", form, "Ask", objects=queryset, action="standup",
                               help="Each member is asked what it is doing; replies are collected for the time "
                                    "given and kept with the standup.")
+        if any(t.torn_down_at for t in queryset):
+            messages.error(request, "Choose active teams only: a torn-down team has nobody to ask.")
+            return None
         try:
             standup = services.standup_start(session_names=[t.name for t in queryset],
                                              requested_by=f"admin:{request.user}", **form.cleaned_data)

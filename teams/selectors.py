@@ -40,3 +40,16 @@ def standup_get(*, standup_id: int) -> Standup:
     if standup is None:
         raise NotFound(f"no standup #{standup_id}")
     return standup
+
+
+def teams_brief() -> str:
+    """The active teams and their members, for an orchestrator agent's briefing."""
+    teams = list(team_list())
+    if not teams:
+        return "There are no teams yet."
+    lines = ["The teams now:"]
+    for team in teams:
+        members = ", ".join(f"{a.target} ({a.agent_type})" for a in team.members) or "no live members"
+        lines.append(f"- {team.name} on {team.project_path}: {members}")
+    lines.append("`tmux-orc team list` and GET /teams/list show them as they change.")
+    return "\n".join(lines)

@@ -39,6 +39,8 @@ class DeployTeamSerializer(StrictSerializer):
                                 help_text="A team template (frontend, backend, fullstack, testing, or from config).")
     size = serializers.IntegerField(min_value=1, max_value=MAX_TEAM_SIZE, required=False, default=3,
                                     help_text="Members taken from the template.")
+    profile = StrictCharField(max_length=40, required=False,
+                              help_text="With team_type: the agent program of every member; default from config.")
     coordination_strategy = serializers.ChoiceField(choices=CoordinationStrategy.values, required=False,
                                                     default=CoordinationStrategy.HUB_AND_SPOKE)
     isolation = serializers.ChoiceField(choices=Isolation.values, required=False, default=Isolation.NONE,

@@ -240,9 +240,12 @@ def team_teardown(*, team: Team, requested_by: str = "", wait: float | None = No
 
 
 def team_broadcast(*, team: Team, body: str, agent_types: list[str] | None = None, urgent: bool = False,
-                   sender: str = "") -> list[Message]:
+                   sender: str = "", sent_with=None) -> list[Message]:
     """Queue `body` for every live member of the team (of `agent_types`, if given)."""
-    return message_broadcast(sessions=[team.name], body=body, agent_types=agent_types, urgent=urgent, sender=sender)
+    if team.torn_down_at is not None:
+        raise Conflict(f"team {team.name} was torn down")
+    return message_broadcast(sessions=[team.name], body=body, agent_types=agent_types, urgent=urgent, sender=sender,
+                             sent_with=sent_with)
 
 
 # --- standups --------------------------------------------------------------------------------

@@ -8,9 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents.roles import wait_timeout
-from agents.views import operation_outcome
-from orchestrator.auth import acting_limited_agent, require_lead
-from orchestrator.errors import Forbidden
+from agents.selectors import operation_outcome
+from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
 from teams import selectors, services
 from teams.serializers import (
@@ -49,10 +48,11 @@ class CoordinationViewSet(viewsets.ViewSet):
     def recover(self, request):
         """Restart, briefed again, every crashed or failed agent (stuck ones too with
         `include_stuck`) of `session_names`, or of every session."""
-        require_lead(request, "restart agents")
+        caller = Caller.of_request(request)
+        caller.require_lead("restart agents")
         data = validated(RecoverSerializer, request.data)
         operations = services.agents_recover(session_names=data["session_names"], include_stuck=data["include_stuck"],
-                                             requested_by=str(request.user))
+                                             requested_by=caller.name)
         return Response(RecoverResultSerializer({"restarted": _settled(operations)}).data)
 
     @extend_schema(
@@ -67,11 +67,14 @@ class CoordinationViewSet(viewsets.ViewSet):
     def deploy_team(self, request):
         """Start every member in tmux session `project_name`, each briefed with the team's
         roster and how to reach the others. All or nothing."""
-        require_lead(request, "deploy teams")
+        caller = Caller.of_request(request)
+        caller.require_lead("deploy teams")
         data = validated(DeployTeamSerializer, request.data)
         if "team_type" in data:
             template = get_template(data["team_type"])
-            members, template_name = template.members_for(data["size"]), template.name
+            members = [MemberSpec(m.role, m.briefing, m.skills, data.get("profile") or m.profile)
+                       for m in template.members_for(data["size"])]
+            template_name = template.name
         else:
             members = [MemberSpec(m["role"], m["briefing"], tuple(m["skills"]), m.get("profile"))
                        for m in data["team_members"]]
@@ -79,7 +82,7 @@ class CoordinationViewSet(viewsets.ViewSet):
         deployment = services.team_deploy(
             name=data["project_name"], project_path=data["project_path"], members=members,
             coordination_strategy=data["coordination_strategy"], isolation=data["isolation"],
-            template=template_name, requested_by=str(request.user),
+            template=template_name, requested_by=caller.name,
         )
         started = [operation_outcome(op, timeout=0) for op in deployment.operations]
         result = {"team": _with_members(deployment.team), "started": started}
@@ -94,11 +97,12 @@ class CoordinationViewSet(viewsets.ViewSet):
     def standup(self, request):
         """Ask each agent what it is doing and collect the replies for `timeout_seconds`:
         what it reported through `POST /agents/report`, or else what it wrote on its screen."""
-        require_lead(request, "hold standups")
+        caller = Caller.of_request(request)
+        caller.require_lead("hold standups")
         data = validated(StandupRequestSerializer, request.data)
         standup = services.standup_start(
             session_names=data["session_names"], include_idle_agents=data["include_idle_agents"],
-            timeout_seconds=data["timeout_seconds"], requested_by=str(request.user),
+            timeout_seconds=data["timeout_seconds"], requested_by=caller.name,
         )
         if data["wait"]:
             services.standup_run(standup=standup)
@@ -150,12 +154,11 @@ class TeamViewSet(viewsets.ViewSet):
     def broadcast(self, request, name=None):
         """Queue the message for every live member (only `agent_types_only`, if given)."""
         team = selectors.team_get(name=name)
-        agent = acting_limited_agent(request)
-        if agent is not None and agent.team_id != team.pk:
-            raise Forbidden(f"{agent.target} is not in team {team.name}; an agent messages its own team")
+        caller = Caller.of_request(request)
+        caller.require_sessions_of_team([team.name])
         data = validated(BroadcastTeamSerializer, request.data)
         messages = services.team_broadcast(team=team, body=data["message"], agent_types=data["agent_types_only"],
-                                           urgent=data["urgent"], sender=str(request.user))
+                                           urgent=data["urgent"], sender=caller.name, sent_with=caller.token)
         return Response(MessageSerializer(messages, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="teams_teardown", summary="Tear a team down", parameters=[NAME], request=None,
@@ -163,6 +166,7 @@ class TeamViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def teardown(self, request, name=None):
         """Kill every member (worktrees removed, branches kept) and end the team."""
-        require_lead(request, "tear teams down")
-        kills = services.team_teardown(team=selectors.team_get(name=name), requested_by=str(request.user))
+        caller = Caller.of_request(request)
+        caller.require_lead("tear teams down")
+        kills = services.team_teardown(team=selectors.team_get(name=name), requested_by=caller.name)
         return Response(OperationResultSerializer([operation_outcome(op, timeout=0) for op in kills], many=True).data)

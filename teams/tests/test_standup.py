@@ -92,7 +92,10 @@ def test_a_report_needs_a_target_with_a_person_token_and_only_oneself_with_an_ag
     assert api.post("/agents/report", {"target": shell.target, "text": "hi"}, format="json").status_code == 201
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_token_issue(agent=shell)}")
-    refused = client.post("/agents/report", {"target": "dlv:someone-else", "text": "hi"}, format="json")
+    other = Agent.objects.create(name="other", session_name="dlv", agent_type="developer", profile="shell",
+                                 project_path=shell.project_path, host=shell.host, state="idle")
+    refused = client.post("/agents/report", {"target": other.target, "text": "hi"}, format="json")
     assert refused.status_code == 403
+    assert refused.json()["error_message"] == f"{shell.target} can report status only for itself"
     assert client.post("/agents/report", {"text": "   "}, format="json").status_code == 400
     assert shell.reports.count() == 1

@@ -108,7 +108,8 @@ class Command(OrchestratorCommand):
         level = (options["log_level"] or ("DEBUG" if options["debug"] else orc.log_level)).lower()
         if name == "web":
             command = [
-                sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application",
+                sys.executable, "-m", "gunicorn", "orchestrator.asgi:application",
+                "--worker-class", "uvicorn_worker.UvicornWorker",
                 "--bind", f"{options['host']}:{options['port']}", "--workers", str(options["workers"]),
                 "--timeout", str(int(orc.default_timeout) + 30), "--log-level", level, "--access-logfile", "-",
                 "--no-control-socket",

@@ -32,7 +32,8 @@ class Command(OrchestratorCommand):
         create = actions.add_parser("create", help="record a task")
         create.add_argument("title")
         _fields(create, create=True)
-        create.add_argument("--assign", metavar="TARGET", help="session:window of the agent to give it to")
+        create.add_argument("--assign", "--assigned-to", dest="assign", metavar="TARGET",
+                            help="session:window of the agent to give it to")
         create.add_argument("--team", help="the team it belongs to")
         create.add_argument("--project-path", default="", help="where its checks run (default: the assignee's)")
         listing = actions.add_parser("list", help="list tasks, newest first")
@@ -71,7 +72,7 @@ class Command(OrchestratorCommand):
         for title, items in (("Done when", task.completion_criteria), ("Checks", task.checks)):
             if items:
                 text += f"\n\n{title}:\n" + "\n".join(f"  - {item}" for item in items)
-        if task.checks_requested_at:
+        if task.checks_running:
             text += "\n\nchecks are running ..."
         for result in task.check_results:
             mark = "passed" if result["passed"] else "FAILED"
@@ -123,4 +124,4 @@ class Command(OrchestratorCommand):
         if options["status"]:
             task = services.task_set_status(task=task, status=options["status"], note=options["note"], by="cli")
         self._show(options, task.pk, f"task #{task.pk} is {task.status}"
-                   + (" (checks running)" if task.checks_requested_at else ""))
+                   + (" (checks running)" if task.checks_running else ""))

@@ -1,0 +1,223 @@
+"""MCP with the SDK's own client: over stdio (`tmux-orc mcp`) and Streamable HTTP (/mcp)."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx2
+import pytest
+import uvicorn
+from django.conf import settings
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from agents.models import Agent, AgentReport, AgentState, Message, MessageStatus
+from conftest import TEST_CONFIG, prompt_shown, wait_for
+from monitoring.services import host_sweep
+from orchestrator.services import agent_token_issue, token_create
+from teams.models import Team
+from tests.support import database_url_of_tests, free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TMUX_ORC = Path(sys.executable).parent / "tmux-orc"
+TOOLS = {
+    "list_agents", "agent_status", "spawn_agent", "restart_agent", "kill_agent", "send_message", "broadcast",
+    "message_history", "approve", "deny", "deploy_team", "team_status", "list_teams", "standup", "report_status",
+    "schedule_check_in", "create_task", "list_tasks", "update_task", "assign_task", "get_system_status", "health",
+}
+
+
+def stdio(token: str | None = None, **env) -> StdioServerParameters:
+    """`tmux-orc mcp` on this test's database (and broker), as `token`'s owner if given."""
+    passed = {k: os.environ[k] for k in ("PATH", "HOME", "REDIS_URL", "TMUX_TMPDIR") if k in os.environ}
+    passed.update(DATABASE_URL=database_url_of_tests(), TMUX_ORC_DATA_DIR=str(settings.DATA_DIR),
+                  TMUX_ORC_CONFIG=str(TEST_CONFIG), TMUX_ORC_AGENT_HOST=settings.TMUX_ORC.agent_host, **env)
+    if token:
+        passed["TMUX_ORC_TOKEN"] = token
+    return StdioServerParameters(command=str(TMUX_ORC), args=["mcp"], env=passed)
+
+
+def call(server, *calls: tuple[str, dict]):
+    """Connect with the SDK's client, make the calls in order, return their results."""
+    async def session():
+        async with Client(server, read_timeout_seconds=60) as client:
+            return [await client.call_tool(name, args) for name, args in calls]
+
+    return asyncio.run(session())
+
+
+def text(result) -> str:
+    return " ".join(block.text for block in result.content)
+
+
+def team_of_two():
+    shop = Team.objects.create(name="shop", project_path="/tmp")
+    fields = {"profile": "shell", "project_path": "/tmp", "host": "test-host", "state": AgentState.IDLE, "team": shop}
+    return (Agent.objects.create(name="dev", session_name="shop", agent_type="developer", **fields),
+            Agent.objects.create(name="qa", session_name="shop", agent_type="qa", **fields))
+
+
+# --- stdio ---------------------------------------------------------------------------------
+
+
+def test_stdio_lists_every_tool_with_a_schema_and_a_description():
+    async def listed():
+        async with Client(stdio(), read_timeout_seconds=60) as client:
+            return (await client.list_tools()).tools
+
+    tools = {tool.name: tool for tool in asyncio.run(listed())}
+
+    assert set(tools) == TOOLS
+    assert all(tool.description for tool in tools.values())
+    send = tools["send_message"].input_schema
+    assert send["required"] == ["target", "message"]
+    assert send["properties"]["urgent"]["type"] == "boolean"
+    assert "session:window" in send["properties"]["target"]["description"]
+    assert tools["create_task"].input_schema["properties"]["priority"]["enum"] == ["low", "medium", "high", "critical"]
+
+
+def test_stdio_invalid_arguments_come_back_as_tool_errors():
+    bad_target, bad_type, unknown = call(stdio(), ("agent_status", {"target": "no-colon"}),
+                                         ("update_task", {"task_id": "seven"}), ("agent_status", {"target": "x:y"}))
+
+    assert bad_target.is_error and "target: 'no-colon' is not 'session:window'" in text(bad_target)
+    assert bad_type.is_error and "task_id" in text(bad_type)
+    assert unknown.is_error and text(unknown).endswith("no agent at x:y")
+
+
+def test_stdio_with_an_agent_token_is_refused_where_it_must_be():
+    dev, qa = team_of_two()
+    outsider = Agent.objects.create(name="dev", session_name="blog", agent_type="developer", profile="shell",
+                                    project_path="/tmp", host="test-host", state=AgentState.IDLE)
+
+    kill, spawn, foreign, report = call(
+        stdio(agent_token_issue(agent=dev)),
+        ("kill_agent", {"target": qa.target}),
+        ("spawn_agent", {"session_name": "x", "agent_type": "developer", "project_path": "/tmp"}),
+        ("send_message", {"target": outsider.target, "message": "hi"}),
+        ("report_status", {"text": "Halfway through the login form."}),
+    )
+
+    assert kill.is_error and "shop:dev (developer) cannot kill agents" in text(kill)
+    assert spawn.is_error and "cannot spawn agents" in text(spawn)
+    assert foreign.is_error and "not in the team of shop:dev" in text(foreign)
+    assert not report.is_error
+    assert AgentReport.objects.get(agent=dev).text == "Halfway through the login form."
+    assert Agent.objects.get(pk=qa.pk).state == AgentState.IDLE and not Message.objects.exists()
+
+
+def test_stdio_with_a_revoked_token_does_not_start():
+    dev, _ = team_of_two()
+    token = agent_token_issue(agent=dev)
+    agent_token_issue(agent=dev)  # a new one revokes it
+
+    params = stdio(token)
+    result = subprocess.run([params.command, *params.args], env=params.env, capture_output=True, text=True,
+                            timeout=120, stdin=subprocess.DEVNULL)
+
+    assert result.returncode != 0
+    assert "TMUX_ORC_TOKEN is set but is not a valid token" in result.stderr
+
+
+@pytest.mark.e2e
+def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, worker, gateway, project_dir):
+    spawned = api.post("/agents/spawn", {"session_name": "mcp", "agent_type": "developer",
+                                         "project_path": project_dir, "profile": "shell"}, format="json")
+    assert spawned.status_code == 201, (spawned.json(), worker.text)
+    agent = Agent.objects.get(session_name="mcp")
+    wait_for(lambda: prompt_shown(gateway, agent), message="the shell prompt")
+
+    def idle():
+        host_sweep(host=settings.TMUX_ORC.agent_host)
+        return Agent.objects.get(pk=agent.pk).state == AgentState.IDLE
+
+    wait_for(idle, message="the agent idle")
+
+    (sent,) = call(stdio(), ("send_message", {"target": agent.target, "message": "echo over-$((40+2))-stdio",
+                                              "wait_seconds": 60}))
+
+    assert not sent.is_error, text(sent)
+    assert sent.structured_content["status"] == MessageStatus.DELIVERED, sent.structured_content
+    screen = lambda: gateway.capture_panes([agent.tmux_pane_id])[agent.tmux_pane_id]  # noqa: E731
+    wait_for(lambda: "over-42-stdio" in screen(), message="the command's output in the pane", describe=screen)
+
+
+# --- Streamable HTTP -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http_server():
+    """The web server's ASGI app (Django plus /mcp), served by uvicorn in a thread."""
+    from orchestrator.asgi import build_application
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_application(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, message="uvicorn to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def over_http(url: str, token: str):
+    return streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"}, timeout=60))
+
+
+def test_http_without_a_token_is_401_with_the_header_the_spec_asks_for(http_server, api_token):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+
+    response = httpx2.post(f"{http_server}/mcp", json=body, headers=accept)
+
+    assert response.status_code == 401
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ") and 'resource_metadata="' in challenge
+    for query in ({"token": api_token}, {"access_token": api_token}):
+        assert httpx2.post(f"{http_server}/mcp", params=query, json=body, headers=accept).status_code == 401
+    wrong = httpx2.post(f"{http_server}/mcp", json=body, headers={**accept, "Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+def test_http_refuses_a_foreign_origin(http_server, api_token):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {api_token}"}
+
+    foreign = httpx2.post(f"{http_server}/mcp", json=body, headers={**headers, "Origin": "https://evil.example"})
+    own = httpx2.post(f"{http_server}/mcp", json=body, headers={**headers, "Origin": http_server})
+
+    assert foreign.status_code == 403 and "Origin 'https://evil.example' is not allowed" in foreign.text
+    assert own.status_code != 403
+
+
+def test_a_message_sent_over_http_arrives_in_a_real_pane(http_server, shell, gateway):
+    _, token = token_create(name="mcp-user")
+
+    sent, history = call(over_http(http_server, token),
+                         ("send_message", {"target": shell.target, "message": "echo over-$((40+2))-http"}),
+                         ("message_history", {"target": shell.target}))
+
+    assert not sent.is_error, text(sent)
+    message = Message.objects.get(pk=sent.structured_content["id"])
+    assert message.sender == "token:mcp-user" and message.sent_with.name == "mcp-user"
+    wait_for(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.DELIVERED, message="delivery")
+    screen = lambda: gateway.capture_panes([shell.tmux_pane_id])[shell.tmux_pane_id]  # noqa: E731
+    wait_for(lambda: "over-42-http" in screen(), message="the output in the pane", describe=screen)
+    assert not history.is_error
+
+
+def test_http_with_an_agent_token_is_refused_where_it_must_be(http_server):
+    dev, qa = team_of_two()
+
+    kill, listed = call(over_http(http_server, agent_token_issue(agent=dev)),
+                        ("kill_agent", {"target": qa.target}), ("list_agents", {}))
+
+    assert kill.is_error and "cannot kill agents" in text(kill)
+    assert not listed.is_error
+    assert [a["target"] for a in listed.structured_content["result"]] == ["shop:dev", "shop:qa"]
