@@ -51,6 +51,12 @@ def private_queues():
 
 
 @pytest.fixture(autouse=True)
+def no_agent_mcp(monkeypatch):
+    """Agents get no MCP config unless a test asks: there is no web server to connect to."""
+    monkeypatch.setattr(settings.TMUX_ORC, "agent_mcp", False)
+
+
+@pytest.fixture(autouse=True)
 def quick_shell_profile(monkeypatch):
     """The shell profile as tests/orchestrator-test.toml sets it for test processes."""
     from orchestrator.config import load

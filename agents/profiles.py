@@ -37,6 +37,9 @@ class Profile:
     input_style: str = ""
     input_marker: str = ""
     env: tuple[tuple[str, str], ...] = ()  # extra environment for the program, e.g. an API key
+    # The program's option that takes an MCP config file (Claude Code: --mcp-config): with
+    # it, each agent is given the orchestrator's MCP server, with its own token.
+    mcp_config_option: str = ""
 
     @property
     def argv(self) -> list[str]:
@@ -55,7 +58,7 @@ BUILTIN_PROFILES = {
             approve_keys=("1",), deny_keys=("Escape",),
             working_markers=(r"(esc|ctrl\+c) to interrupt", r"^\s*[✶✻✽✢✳∗·*] \S.*…", r"Compacting conversation"),
             approval_markers=(r"Do you want to proceed\?", r"^\s*❯ 1\. Yes"),
-            input_style="box", input_marker="❯",
+            input_style="box", input_marker="❯", mcp_config_option="--mcp-config",
         ),
         # No screens of these were captured here: only the "busy" footers their interfaces
         # print are known; otherwise the sweep goes by screen activity.
@@ -70,7 +73,7 @@ BUILTIN_PROFILES = {
 }
 FIELDS = {
     "display_name", "command", "interrupt_keys", "submit_keys", "clear_input_keys", "approve_keys", "deny_keys",
-    "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker", "env",
+    "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker", "env", "mcp_config_option",
 }
 
 
@@ -106,7 +109,8 @@ def _from_config(name: str, spec: dict, base: Profile | None) -> Profile:
             values[key] = tuple(value)
         elif key == "input_style" and value not in ("", "box", "line"):
             raise ConfigError(f"{where}: input_style must be \"box\", \"line\" or \"\"")
-        elif not isinstance(value, str) or (not value.strip() and key not in ("input_style", "input_marker")):
+        elif not isinstance(value, str) or (not value.strip() and key not in ("input_style", "input_marker",
+                                                                              "mcp_config_option")):
             raise ConfigError(f"{where}: {key} must be a non-empty string")
         else:
             values[key] = value if key == "input_marker" else value.strip()

@@ -7,11 +7,13 @@ touches tmux, through the gateway.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -251,12 +253,32 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
         worktree_ensure(repository=agent.worktree_of, path=agent.project_path, branch=agent.git_branch)
     if not os.path.isdir(agent.project_path):
         raise InvalidInput(f"project_path {agent.project_path!r} does not exist on host {agent.host}")
+    token = agent_token_issue(agent=agent)
     env = {
         **dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target,
-        "TMUX_ORC_URL": public_url(), "TMUX_ORC_TOKEN": agent_token_issue(agent=agent),
+        "TMUX_ORC_URL": public_url(), "TMUX_ORC_TOKEN": token,
     }
-    spec = WindowSpec(agent.session_name, agent.name, shell_command(profile.argv), agent.project_path, env)
+    argv = profile.argv
+    if settings.TMUX_ORC.agent_mcp and profile.mcp_config_option:
+        argv = [*argv, profile.mcp_config_option, _mcp_config_write(agent, token)]
+    spec = WindowSpec(agent.session_name, agent.name, shell_command(argv), agent.project_path, env)
     return spec, profile
+
+
+def _mcp_config_path(agent: Agent) -> Path:
+    return Path(settings.DATA_DIR) / "mcp" / f"agent-{agent.pk}.json"
+
+
+def _mcp_config_write(agent: Agent, token: str) -> str:
+    """The orchestrator's MCP server (/mcp on the web server) for the agent's program, with
+    the agent's own token; readable by this user only."""
+    path = _mcp_config_path(agent)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    server = {"type": "http", "url": f"{public_url()}/mcp", "headers": {"Authorization": f"Bearer {token}"}}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"mcpServers": {"tmux-orchestrator": server}}, handle, indent=2)
+    return str(path)
 
 
 def agent_pane(gateway: Gateway, agent: Agent) -> PaneInfo | None:
@@ -328,6 +350,7 @@ def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
         reason += f"; {worktree_remove(repository=agent.worktree_of, path=agent.project_path)}"
     agent.set_state(AgentState.STOPPED, reason, stopped_at=timezone.now())
     ApiToken.objects.filter(agent=agent, revoked_at=None).update(revoked_at=timezone.now())
+    _mcp_config_path(agent).unlink(missing_ok=True)
     agent.messages.filter(status__in=[MessageStatus.QUEUED, MessageStatus.SCHEDULED]).update(
         status=MessageStatus.FAILED, error="the agent was killed")
 

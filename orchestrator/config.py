@@ -133,6 +133,7 @@ SETTINGS: dict[str, Setting] = {
         "TMUX_ORC_METRICS_RETENTION_HOURS", ("monitoring", "metrics_retention_hours"), _integer(1, 8760), 24
     ),
     "default_timeout": Setting("TMUX_ORC_DEFAULT_TIMEOUT", ("agents", "default_timeout"), _seconds, 30.0),
+    "agent_mcp": Setting("TMUX_ORC_AGENT_MCP", ("agents", "mcp"), _boolean, True),
     "max_concurrent_spawns": Setting(
         "TMUX_ORC_MAX_CONCURRENT_SPAWNS", ("agents", "max_concurrent_spawns"), _integer(1, 1000), 10
     ),

@@ -10,7 +10,7 @@ import functools
 import os
 from typing import Annotated, Any, Literal
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
@@ -67,7 +67,7 @@ class ApiTokenVerifier(TokenVerifier):
 
         from orchestrator.services import token_check
 
-        found = await sync_to_async(token_check, thread_sensitive=False)(token)
+        found = await sync_to_async(_in_worker_thread(token_check), thread_sensitive=False)(token)
         if found is None:
             return None
         return AccessToken(token=token, client_id=str(found.pk), scopes=[])
@@ -105,20 +105,33 @@ def _caller(ctx: Context) -> Caller:
     return Caller(f"token:{token.name}", token)
 
 
-def tool(fn):
-    """Each tool: fresh database connections, and domain errors as tool errors."""
+def _in_worker_thread(fn):
+    """Run `fn` in one of the SDK's worker threads: its database connection is closed after,
+    as Django does at the end of a request, so no idle thread keeps one open."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
         close_old_connections()
         try:
             return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+def tool(fn):
+    """Each tool: its own database connection, and domain errors as tool errors."""
+
+    @_in_worker_thread
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
         except OrchestratorError as error:
             raise ToolError(error.message) from None
         except ValidationError as error:
             raise ToolError(error_text(error.detail)) from None
-        finally:
-            close_old_connections()
 
     return run
 

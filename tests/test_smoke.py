@@ -43,6 +43,24 @@ def metrics_page(url: str, token: str) -> str:
         return response.read().decode()
 
 
+def mcp_send(url: str, token: str, target: str, text: str) -> dict:
+    """send_message through the MCP SDK's own client, over Streamable HTTP."""
+    import asyncio
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def send():
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=90)
+        async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=90) as client:
+            result = await client.call_tool("send_message", {"target": target, "message": text, "wait_seconds": 60})
+            assert not result.is_error, result.content
+            return result.structured_content
+
+    return asyncio.run(send())
+
+
 def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatch):
     port, socket_name = free_port(), f"smoke-{secrets.token_hex(4)}"
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV and not k.startswith("TMUX_ORC_")}
@@ -78,6 +96,11 @@ def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatc
         metrics = [metrics_page(f"{base}/metrics", token) for _ in range(4)]
         assert all('tmux_orc_agents{state="starting"}' in m or 'tmux_orc_agents{state="idle"}' in m for m in metrics)
         assert all("django_http_requests_total_by_method_total" in m for m in metrics)
+        # the same server speaks MCP at /mcp: a message sent through it is typed by the worker
+        sent = mcp_send(f"{base}/mcp", token, "smoke:Shell-developer", "echo mcp-$((6*7))-smoke")
+        assert sent["status"] == "delivered", (sent, output.text[-3000:])
+        screen = lambda: Gateway(socket_name=socket_name).capture_panes([pane_id])[pane_id]  # noqa: E731
+        wait_for(lambda: "mcp-42-smoke" in screen(), message="the MCP message's output", describe=screen)
     finally:
         stop(process)
         Gateway(socket_name=socket_name).kill_server()

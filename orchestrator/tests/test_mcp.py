@@ -221,3 +221,42 @@ def test_http_with_an_agent_token_is_refused_where_it_must_be(http_server):
     assert kill.is_error and "cannot kill agents" in text(kill)
     assert not listed.is_error
     assert [a["target"] for a in listed.structured_content["result"]] == ["shop:dev", "shop:qa"]
+
+
+# --- an agent given the server -------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_claude_code_is_given_the_server_and_reports_through_it(http_server, claude_profile, stub, project_dir,
+                                                               gateway, eager_jobs, monkeypatch):
+    """Claude Code, spawned by the orchestrator, connects to /mcp with its own token, and a
+    tool call it makes lands as that agent's report."""
+    from agents import services
+    from agents.services import agent_answer_prompt
+
+    monkeypatch.setattr(settings.TMUX_ORC, "agent_mcp", True)
+    monkeypatch.setattr(settings.TMUX_ORC, "public_url", http_server)
+    operation = services.agent_spawn(session_name="cc", agent_type="developer", project_path=project_dir,
+                                     profile=claude_profile, briefing="Report your status when asked.")
+    agent = Agent.objects.get(pk=operation.agent_id)
+
+    def sweep_until(condition, message):
+        def check():
+            host_sweep(host=settings.TMUX_ORC.agent_host)
+            return condition()
+        wait_for(check, timeout=90, message=message,
+                 describe=lambda: gateway.capture_panes([agent.tmux_pane_id])[agent.tmux_pane_id][-1500:])
+
+    sweep_until(lambda: stub.turns(), "the first turn")
+    offered = {tool["name"] for tool in stub.turns()[0]["tools"]}
+    assert "mcp__tmux-orchestrator__report_status" in offered, sorted(offered)
+
+    stub.reply_tool("mcp__tmux-orchestrator__report_status", {"text": "Reviewing the login form."})
+    stub.reply_text("Reported.")
+    services.message_send(agent=agent, body="Report your status through the orchestrator.")
+    sweep_until(lambda: Agent.objects.get(pk=agent.pk).state == AgentState.WAITING_APPROVAL
+                or AgentReport.objects.exists(), "the tool call (or its permission prompt)")
+    if not AgentReport.objects.exists():
+        agent_answer_prompt(agent=Agent.objects.get(pk=agent.pk), approve=True)
+    sweep_until(lambda: AgentReport.objects.filter(agent=agent).exists(), "the report")
+    assert AgentReport.objects.get(agent=agent).text == "Reviewing the login form."
