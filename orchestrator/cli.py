@@ -22,6 +22,7 @@ Commands:
   server start [--host] [--port] [--workers] [--reload]
                                          run the web server, worker and beat
   token create|list|revoke               API tokens
+  mcp                                    the MCP server on stdin/stdout (HTTP: /mcp)
   createsuperuser                        a login for the admin
   help                                   every management command
 

@@ -150,17 +150,35 @@ def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, worker, gateway, 
 # --- Streamable HTTP -------------------------------------------------------------------------
 
 
+class Served(str):
+    """The server's base URL; `.mcp_bodies` holds the body of every request to /mcp."""
+
+    mcp_bodies: list[bytes]
+
+
 @pytest.fixture
 def http_server():
     """The web server's ASGI app (Django plus /mcp), served by uvicorn in a thread."""
     from orchestrator.asgi import build_application
 
+    app, bodies = build_application(), []
+
+    async def recording(scope, receive, send):
+        async def receive_and_keep():
+            message = await receive()
+            if scope.get("path") == "/mcp" and message.get("body"):
+                bodies.append(message["body"])
+            return message
+        await app(scope, receive_and_keep, send)
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_application(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(recording, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, message="uvicorn to start")
-    yield f"http://127.0.0.1:{port}"
+    url = Served(f"http://127.0.0.1:{port}")
+    url.mcp_bodies = bodies
+    yield url
     server.should_exit = True
     thread.join(10)
 
@@ -247,9 +265,13 @@ def test_claude_code_is_given_the_server_and_reports_through_it(http_server, cla
         wait_for(check, timeout=90, message=message,
                  describe=lambda: gateway.capture_panes([agent.tmux_pane_id])[agent.tmux_pane_id][-1500:])
 
-    sweep_until(lambda: stub.turns(), "the first turn")
-    offered = {tool["name"] for tool in stub.turns()[0]["tools"]}
-    assert "mcp__tmux-orchestrator__report_status" in offered, sorted(offered)
+    from orchestrator.models import ApiToken
+
+    token = ApiToken.objects.get(agent=agent, revoked_at=None)
+    sweep_until(lambda: stub.turns() and any(b'"tools/list"' in body for body in http_server.mcp_bodies),
+                "the briefing's turn, and Claude Code listing the tools at /mcp")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is not None  # with the agent's own token
+    sweep_until(lambda: Agent.objects.get(pk=agent.pk).state == AgentState.IDLE, "idle after the briefing")
 
     stub.reply_tool("mcp__tmux-orchestrator__report_status", {"text": "Reviewing the login form."})
     stub.reply_text("Reported.")
@@ -260,3 +282,5 @@ def test_claude_code_is_given_the_server_and_reports_through_it(http_server, cla
         agent_answer_prompt(agent=Agent.objects.get(pk=agent.pk), approve=True)
     sweep_until(lambda: AgentReport.objects.filter(agent=agent).exists(), "the report")
     assert AgentReport.objects.get(agent=agent).text == "Reviewing the login form."
+    offered = {tool["name"] for tool in stub.turns()[-1]["tools"]}
+    assert "mcp__tmux-orchestrator__send_message" in offered, sorted(offered)

@@ -32,3 +32,16 @@ def test_the_example_config_file_loads():
 def test_readme_starts_with_the_two_commands():
     first_block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
     assert [line.split()[0] for line in first_block.strip().splitlines()] == ["bin/run", "bin/test"]
+
+
+def test_the_mcp_client_config_is_json_and_the_tools_listed_are_the_servers():
+    import json
+
+    from orchestrator.mcp_server import TOOLS
+
+    block = next(b for b in re.findall(r"```json\n(.*?)```", README, re.S) if "mcpServers" in b)
+    servers = json.loads(block)["mcpServers"]
+    assert servers["tmux-orchestrator"]["url"].endswith("/mcp")
+    assert servers["tmux-orchestrator-stdio"]["args"] == ["mcp"]
+    listed = re.search(r"Tools: (.*?)\.\n", README, re.S).group(1)
+    assert set(re.findall(r"`(\w+)`", listed)) == {fn.__name__ for fn in TOOLS}
