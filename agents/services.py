@@ -114,6 +114,10 @@ def agent_spawn(
     if worktree:
         path = check_repository(path)
     check_briefing(briefing)
+    if "team" not in fields:  # spawned into a team's session: one of the team
+        from teams.models import Team  # teams depends on agents, not the other way
+
+        fields["team"] = Team.objects.filter(name=session_name, torn_down_at=None).first()
     host = _local_host()
     with transaction.atomic():
         _check_spawn_capacity(host)

@@ -23,12 +23,26 @@ async def _refuse(send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": text.encode()})
 
 
-def _foreign(origin: str, host: str) -> bool:
-    """An Origin other than this server's own or one allowed by TMUX_ORC_MCP_ALLOWED_ORIGINS
-    (a web page elsewhere calling /mcp with a visitor's browser)."""
-    config = settings.TMUX_ORC
-    own = {host, urlsplit(config.public_url).netloc} - {""}
-    return urlsplit(origin).netloc not in own and origin.rstrip("/") not in config.mcp_allowed_origins
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _foreign(origin: str, scheme: str, host: str) -> bool:
+    """Whether a web page's `Origin` may not call /mcp. Allowed: the service's own address
+    (TMUX_ORC_URL), TMUX_ORC_MCP_ALLOWED_ORIGINS, and this very origin when the host is a
+    loopback name or one TMUX_ORC_ALLOWED_HOSTS names (not "*": a name that merely points
+    at this server, as in DNS rebinding, is not enough)."""
+    config, parts = settings.TMUX_ORC, urlsplit(origin)
+    if origin.rstrip("/") in config.mcp_allowed_origins:
+        return False
+    if config.public_url:
+        own = urlsplit(config.public_url)
+        if (parts.scheme, parts.netloc) == (own.scheme, own.netloc):
+            return False
+    if (parts.scheme, parts.netloc) != (scheme, host):
+        return True
+    name = split_domain_port(host)[0].strip("[]")
+    named = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    return not (name in LOOPBACK or (named and validate_host(name, named)))
 
 
 def build_application():
@@ -48,7 +62,7 @@ def build_application():
         if not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
             await _refuse(send, 421, f"Host {host!r} is not allowed (TMUX_ORC_ALLOWED_HOSTS)")
             return
-        if "origin" in headers and _foreign(headers["origin"], host):
+        if "origin" in headers and _foreign(headers["origin"], scope.get("scheme", "http"), host):
             await _refuse(send, 403, f"Origin {headers['origin']!r} is not allowed: /mcp takes requests from "
                                      "MCP clients, not from web pages of other sites")
             return

@@ -10,7 +10,7 @@ import functools
 import os
 from typing import Annotated, Any, Literal
 
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
@@ -25,6 +25,8 @@ from agents.roles import wait_timeout
 from agents.serializers import (
     AgentSerializer,
     BroadcastSerializer,
+    ListQuerySerializer,
+    ReportSerializer,
     MessageSerializer,
     OperationResultSerializer,
     ReportResultSerializer,
@@ -38,11 +40,23 @@ from orchestrator.permissions import Caller
 from orchestrator.serializers import error_text, validated
 from tasks import selectors as task_selectors
 from tasks import services as task_services
-from tasks.serializers import TaskCreateSerializer, TaskDetailSerializer, TaskFieldsSerializer, TaskSerializer
+from tasks.serializers import (
+    TaskCreateSerializer,
+    TaskDetailSerializer,
+    TaskFieldsSerializer,
+    TaskListQuerySerializer,
+    TaskPageSerializer,
+)
 from teams import selectors as team_selectors
 from teams import services as team_services
-from teams.serializers import StandupSerializer, TeamSerializer, TeamStatusSerializer
-from teams.templates import MemberSpec, get_template
+from teams.serializers import (
+    DeployResultSerializer,
+    DeployTeamSerializer,
+    StandupRequestSerializer,
+    StandupSerializer,
+    TeamSerializer,
+    TeamStatusSerializer,
+)
 
 INSTRUCTIONS = """\
 TMUX Orchestrator runs AI coding agents in tmux windows. An agent is named by its target,
@@ -73,33 +87,36 @@ class ApiTokenVerifier(TokenVerifier):
         return AccessToken(token=token, client_id=str(found.pk), scopes=[])
 
 
-_stdio_caller: Caller | None = None
+_stdio_token_id: int | None = None  # the token TMUX_ORC_TOKEN named when `tmux-orc mcp` started
 
 
-def stdio_caller() -> Caller:
+def stdio_token_id() -> int | None:
     """Over stdio, the caller is whoever runs the server: the agent whose token is in
     TMUX_ORC_TOKEN (agents launched by the orchestrator have theirs), else the local person."""
     from orchestrator.services import token_check
 
     raw = os.environ.get("TMUX_ORC_TOKEN", "")
     if not raw:
-        return Caller("mcp:local")
+        return None
     token = token_check(raw)
     if token is None:
         raise OrchestratorError("TMUX_ORC_TOKEN is set but is not a valid token (revoked, or from another server)")
-    return Caller(f"token:{token.name}", token)
+    return token.pk
 
 
 def _caller(ctx: Context) -> Caller:
-    request = ctx.request_context.request
-    if request is None:
-        return _stdio_caller or stdio_caller()
+    """Who calls, read again at every call: a token revoked meanwhile no longer works."""
     from orchestrator.models import ApiToken
 
-    user = request.scope.get("user")
-    access = getattr(user, "access_token", None)
-    token = ApiToken.objects.select_related("agent").filter(pk=int(access.client_id), revoked_at=None).first() \
-        if access else None
+    request = ctx.request_context.request
+    if request is None:
+        token_id = _stdio_token_id
+        if token_id is None:
+            return Caller("mcp:local")
+    else:
+        access = getattr(request.scope.get("user"), "access_token", None)
+        token_id = int(access.client_id) if access else None
+    token = ApiToken.objects.select_related("agent").filter(pk=token_id, revoked_at=None).first()
     if token is None:
         raise ToolError("the token was revoked")
     return Caller(f"token:{token.name}", token)
@@ -121,12 +138,14 @@ def _in_worker_thread(fn):
 
 
 def tool(fn):
-    """Each tool: its own database connection, and domain errors as tool errors."""
+    """Each tool: its own database connection, a caller whose token still holds (reads
+    too), and domain errors as tool errors."""
 
     @_in_worker_thread
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
+            _caller(kwargs["ctx"])
             return fn(*args, **kwargs)
         except OrchestratorError as error:
             raise ToolError(error.message) from None
@@ -151,7 +170,9 @@ def list_agents(
     include_stopped: Annotated[bool, Field(description="Also agents that were killed.")] = False,
 ) -> list[dict[str, Any]]:
     """List the agents: target, type, state, team, project path, last activity."""
-    agents = agent_selectors.agent_list(include_stopped=include_stopped, session_name=session_name)
+    query = validated(ListQuerySerializer, {"include_stopped": include_stopped,
+                                            **({"session_name": session_name} if session_name else {})})
+    agents = agent_selectors.agent_list(include_stopped=query["include_stopped"], session_name=query.get("session_name"))
     return AgentSerializer(agents, many=True).data
 
 
@@ -298,17 +319,19 @@ def deploy_team(
     """Deploy a team in one go, each member briefed with the roster; all or nothing."""
     caller = _caller(ctx)
     caller.require_lead("deploy teams")
-    if (team_type is None) == (members is None):
-        raise ToolError("give either team_type or members")
-    if team_type is not None:
-        specs = [MemberSpec(m.role, m.briefing, m.skills, profile or m.profile)
-                 for m in get_template(team_type).members_for(size)]
-    else:
-        specs = [MemberSpec(m.role, m.briefing, tuple(m.skills), m.profile) for m in members]
+    payload = {"project_name": project_name, "project_path": project_path, "size": size,
+               "coordination_strategy": coordination_strategy, "isolation": isolation}
+    optional = {"team_type": team_type, "profile": profile,
+                "team_members": [m.model_dump(exclude_none=True) for m in members] if members is not None else None}
+    data = validated(DeployTeamSerializer, {**payload, **{k: v for k, v in optional.items() if v is not None}})
+    specs, template_name = DeployTeamSerializer.members(data)
     deployment = team_services.team_deploy(
-        name=project_name, project_path=project_path, members=specs, coordination_strategy=coordination_strategy,
-        isolation=isolation, template=team_type or "", requested_by=caller.name)
-    return TeamSerializer(team_selectors.team_list().get(pk=deployment.team.pk)).data
+        name=data["project_name"], project_path=data["project_path"], members=specs,
+        coordination_strategy=data["coordination_strategy"], isolation=data["isolation"], template=template_name,
+        requested_by=caller.name)
+    started = [agent_selectors.operation_outcome(op, timeout=0) for op in deployment.operations]
+    team = team_selectors.team_list(include_torn_down=True).get(pk=deployment.team.pk)
+    return DeployResultSerializer({"team": team, "started": started}).data
 
 
 @tool
@@ -330,26 +353,48 @@ def standup(
     ctx: Context,
     session_names: Annotated[list[str], Field(description="Teams to ask; empty: every one.")] = [],  # noqa: B006
     include_idle_agents: bool = True,
-    timeout_seconds: Annotated[int, Field(ge=1, le=600, description="How long replies are collected.")] = 60,
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600, description="How long replies are collected.")] = 60,
+    wait: Annotated[bool, Field(description="Return once it is over; false: at once, read it with standup_replies.")]
+    = True,
 ) -> dict[str, Any]:
     """Ask each agent what it is doing and collect the replies; lists who did not answer."""
     caller = _caller(ctx)
     caller.require_lead("hold standups")
-    held = team_services.standup_start(session_names=session_names, include_idle_agents=include_idle_agents,
-                                       timeout_seconds=timeout_seconds, requested_by=caller.name)
-    team_services.standup_run(standup=held)
+    data = validated(StandupRequestSerializer, {"session_names": session_names, "include_idle_agents":
+                                                include_idle_agents, "timeout_seconds": timeout_seconds, "wait": wait})
+    held = team_services.standup_start(session_names=data["session_names"], timeout_seconds=data["timeout_seconds"],
+                                       include_idle_agents=data["include_idle_agents"], requested_by=caller.name)
+    if data["wait"]:
+        team_services.standup_run(standup=held)
     return StandupSerializer(team_selectors.standup_get(standup_id=held.pk)).data
+
+
+@tool
+def standup_replies(ctx: Context, standup_id: int) -> dict[str, Any]:
+    """A standup's replies so far, and who has not answered."""
+    held = team_selectors.standup_get(standup_id=standup_id)
+    if held.finished_at is None:
+        team_services.standup_collect(standup=held)
+    return StandupSerializer(team_selectors.standup_get(standup_id=standup_id)).data
 
 
 @tool
 def report_status(
     ctx: Context, text: Annotated[str, Field(description="What you did, what you are doing, what blocks you.")],
+    target: Annotated[str | None, Field(description="Whose report; default (and only choice for an agent): yours.")]
+    = None,
 ) -> dict[str, Any]:
     """Say what you (the agent calling) are working on; standups take it as your answer."""
     caller = _caller(ctx)
-    if caller.agent is None:
-        raise ToolError("report_status is for agents: call it with an agent's own token")
-    return ReportResultSerializer(agent_services.report_status(agent=caller.agent, text=text)).data
+    data = validated(ReportSerializer, {"text": text, **({"target": target} if target else {})})
+    if "target" in data:
+        agent = agent_selectors.agent_get(target=data["target"])
+    elif caller.agent is not None:
+        agent = caller.agent
+    else:
+        raise ToolError("target: required when the caller is not an agent")
+    caller.require_self(agent, "report status")
+    return ReportResultSerializer(agent_services.report_status(agent=agent, text=data["text"])).data
 
 
 @tool
@@ -370,6 +415,16 @@ def schedule_check_in(
         agent=agent, body=data["message"], minutes=data["minutes"], sender=caller.name, sent_with=caller.token)).data
 
 
+@tool
+def cancel_message(ctx: Context, message_id: int) -> dict[str, Any]:
+    """Call off a scheduled (or still queued) message, e.g. a check-in no longer needed."""
+    caller = _caller(ctx)
+    message = agent_selectors.message_get(message_id=message_id)
+    if caller.limited and not (message.sent_with and message.sent_with.agent_id == caller.agent.pk):
+        caller.require_lead("cancel messages others sent")
+    return MessageSerializer(agent_services.message_cancel(message=message, by=caller.name)).data
+
+
 # --- tasks ---------------------------------------------------------------------------------
 
 
@@ -384,6 +439,8 @@ def create_task(
     estimated_hours: float | None = None,
     tags: list[str] = [],  # noqa: B006
     checks: Annotated[list[str], Field(description="Commands that must pass before done.")] = [],  # noqa: B006
+    team: Annotated[str | None, Field(description="The team it belongs to.")] = None,
+    project_path: Annotated[str | None, Field(description="Where its checks run; default the assignee's.")] = None,
 ) -> dict[str, Any]:
     """Create a task; with assigned_to, the agent gets its brief at once (people and leads only)."""
     caller = _caller(ctx)
@@ -391,9 +448,10 @@ def create_task(
     data = dict(validated(TaskCreateSerializer, {k: v for k, v in {
         "title": title, "description": description, "priority": priority, "assigned_to": assigned_to,
         "completion_criteria": completion_criteria, "estimated_hours": estimated_hours, "tags": tags,
-        "checks": checks}.items() if v is not None}))
+        "checks": checks, "team": team, "project_path": project_path}.items() if v is not None}))
     assignee = agent_selectors.agent_get(target=data.pop("assigned_to")) if "assigned_to" in data else None
-    task = task_services.task_create(**data, assigned_to=assignee, created_by=caller.name)
+    in_team = team_selectors.team_get(name=data.pop("team")) if "team" in data else None
+    task = task_services.task_create(**data, assigned_to=assignee, team=in_team, created_by=caller.name)
     return TaskDetailSerializer(task_selectors.task_get(task_id=task.pk)).data
 
 
@@ -407,11 +465,17 @@ def list_tasks(
     team: str | None = None,
     limit: Annotated[int, Field(ge=1, le=500)] = 50,
     offset: Annotated[int, Field(ge=0)] = 0,
-) -> list[dict[str, Any]]:
-    """Tasks, newest first, filtered by status, priority, assignee, tag or team."""
-    assignee = agent_selectors.agent_get(target=assigned_to) if assigned_to else None
-    tasks = task_selectors.task_list(status=status, priority=priority, assigned_to=assignee, tag=tag, team=team)
-    return TaskSerializer(tasks[offset:offset + limit], many=True).data
+) -> dict[str, Any]:
+    """Tasks, newest first, filtered by status, priority, assignee, tag or team; `count` is the total."""
+    query = dict(validated(TaskListQuerySerializer, {k: v for k, v in {
+        "status": status, "priority": priority, "assigned_to": assigned_to, "tag": tag, "team": team,
+        "limit": limit, "offset": offset}.items() if v is not None}))
+    limit, offset = query.pop("limit"), query.pop("offset")
+    if "assigned_to" in query:
+        query["assigned_to"] = agent_selectors.agent_get(target=query["assigned_to"])
+    tasks = task_selectors.task_list(**query)
+    return TaskPageSerializer({"count": tasks.count(), "limit": limit, "offset": offset,
+                               "tasks": tasks[offset:offset + limit]}).data
 
 
 @tool
@@ -427,20 +491,24 @@ def update_task(
     completion_criteria: list[str] | None = None,
     estimated_hours: float | None = None,
     tags: list[str] | None = None,
+    checks: Annotated[list[str] | None, Field(description="Commands that must pass before done (leads).")] = None,
 ) -> dict[str, Any]:
-    """Change a task's text or move its status (agents: their own tasks)."""
+    """Change a task's text or move its status (agents: their own tasks). All or nothing."""
     caller = _caller(ctx)
     task = task_selectors.task_get(task_id=task_id)
     caller.require_own_task(task, status=status)
     changes = validated(TaskFieldsSerializer, {k: v for k, v in {
         "title": title, "description": description, "priority": priority, "completion_criteria": completion_criteria,
-        "estimated_hours": estimated_hours, "tags": tags}.items() if v is not None})
+        "estimated_hours": estimated_hours, "tags": tags, "checks": checks}.items() if v is not None})
+    if "checks" in changes:
+        caller.require_lead("set a task's checks")
     if not changes and status is None:
         raise ToolError("nothing to change: give status or a field to change")
-    if changes:
-        task = task_services.task_update(task=task, by=caller.name, **changes)
-    if status is not None:
-        task_services.task_set_status(task=task, status=status, note=note, by=caller.name)
+    with transaction.atomic():  # a refused move leaves the text unchanged too
+        if changes:
+            task = task_services.task_update(task=task, by=caller.name, **changes)
+        if status is not None:
+            task_services.task_set_status(task=task, status=status, note=note, by=caller.name)
     return TaskDetailSerializer(task_selectors.task_get(task_id=task_id)).data
 
 
@@ -473,7 +541,8 @@ def health(ctx: Context) -> dict[str, Any]:
 
 TOOLS = [
     list_agents, agent_status, spawn_agent, restart_agent, kill_agent, send_message, broadcast, message_history,
-    approve, deny, deploy_team, team_status, list_teams, standup, report_status, schedule_check_in,
+    approve, deny, deploy_team, team_status, list_teams, standup, standup_replies, report_status, schedule_check_in,
+    cancel_message,
     create_task, list_tasks, update_task, assign_task, get_system_status, health,
 ]
 
@@ -506,8 +575,8 @@ def http_app():
 
 def serve_stdio() -> None:
     """Serve the tools on standard input and output, as the caller TMUX_ORC_TOKEN names."""
-    global _stdio_caller
-    _stdio_caller = stdio_caller()
+    global _stdio_token_id
+    _stdio_token_id = stdio_token_id()
     build_server().run("stdio")
 
 

@@ -5,7 +5,7 @@ from agents.validation import MAX_BRIEFING, MAX_PATH
 from orchestrator.serializers import StrictBooleanField, StrictCharField, StrictSerializer
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
 from teams.services import MAX_STANDUP_TIMEOUT
-from teams.templates import MAX_TEAM_SIZE
+from teams.templates import MAX_TEAM_SIZE, MemberSpec, get_template
 
 
 def _session_names(help_text: str):
@@ -50,6 +50,16 @@ class DeployTeamSerializer(StrictSerializer):
         if ("team_members" in data) == ("team_type" in data):
             raise serializers.ValidationError({"team_members": ["give either team_members or team_type"]})
         return data
+
+    @staticmethod
+    def members(data: dict) -> tuple[list[MemberSpec], str]:
+        """The members the validated payload asks for, and the template's name if any."""
+        if "team_type" in data:
+            template = get_template(data["team_type"])
+            return [MemberSpec(m.role, m.briefing, m.skills, data.get("profile") or m.profile)
+                    for m in template.members_for(data["size"])], template.name
+        return [MemberSpec(m["role"], m["briefing"], tuple(m["skills"]), m.get("profile"))
+                for m in data["team_members"]], ""
 
 
 class TeamSerializer(serializers.ModelSerializer):

@@ -24,7 +24,6 @@ from teams.serializers import (
     TeamSerializer,
     TeamStatusSerializer,
 )
-from teams.templates import MemberSpec, get_template
 from agents.serializers import MessageSerializer, OperationResultSerializer
 
 
@@ -70,15 +69,7 @@ class CoordinationViewSet(viewsets.ViewSet):
         caller = Caller.of_request(request)
         caller.require_lead("deploy teams")
         data = validated(DeployTeamSerializer, request.data)
-        if "team_type" in data:
-            template = get_template(data["team_type"])
-            members = [MemberSpec(m.role, m.briefing, m.skills, data.get("profile") or m.profile)
-                       for m in template.members_for(data["size"])]
-            template_name = template.name
-        else:
-            members = [MemberSpec(m["role"], m["briefing"], tuple(m["skills"]), m.get("profile"))
-                       for m in data["team_members"]]
-            template_name = ""
+        members, template_name = DeployTeamSerializer.members(data)
         deployment = services.team_deploy(
             name=data["project_name"], project_path=data["project_path"], members=members,
             coordination_strategy=data["coordination_strategy"], isolation=data["isolation"],

@@ -27,8 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TMUX_ORC = Path(sys.executable).parent / "tmux-orc"
 TOOLS = {
     "list_agents", "agent_status", "spawn_agent", "restart_agent", "kill_agent", "send_message", "broadcast",
-    "message_history", "approve", "deny", "deploy_team", "team_status", "list_teams", "standup", "report_status",
-    "schedule_check_in", "create_task", "list_tasks", "update_task", "assign_task", "get_system_status", "health",
+    "message_history", "approve", "deny", "deploy_team", "team_status", "list_teams", "standup", "standup_replies",
+    "report_status", "schedule_check_in", "cancel_message", "create_task", "list_tasks", "update_task",
+    "assign_task", "get_system_status", "health",
 }
 
 
@@ -109,6 +110,42 @@ def test_stdio_with_an_agent_token_is_refused_where_it_must_be():
     assert not report.is_error
     assert AgentReport.objects.get(agent=dev).text == "Halfway through the login form."
     assert Agent.objects.get(pk=qa.pk).state == AgentState.IDLE and not Message.objects.exists()
+
+
+def test_stdio_stops_honouring_a_token_revoked_while_it_runs():
+    dev, _ = team_of_two()
+    token = agent_token_issue(agent=dev)
+
+    async def session():
+        async with Client(stdio(token), read_timeout_seconds=60) as client:
+            before = await client.call_tool("list_agents", {})
+            await asyncio.to_thread(agent_token_issue, agent=dev)  # a restart gives it a new one, revoking this
+            after = await client.call_tool("list_agents", {})
+            return before, after
+
+    before, after = asyncio.run(session())
+
+    assert not before.is_error
+    assert after.is_error and "the token was revoked" in text(after)
+
+
+def test_tools_do_what_their_endpoints_do():
+    from tasks.models import Task
+
+    dev, _ = team_of_two()
+    Task.objects.create(title="one", status="assigned", assigned_to=dev)
+    task = Task.objects.create(title="two", status="assigned", assigned_to=dev)
+
+    page, refused_move, still = call(
+        stdio(), ("list_tasks", {"limit": 1}),
+        ("update_task", {"task_id": task.pk, "title": "renamed", "status": "done"}),
+        ("list_tasks", {"assigned_to": dev.target, "status": "assigned"}),
+    )
+
+    assert page.structured_content["count"] == 2 and len(page.structured_content["tasks"]) == 1
+    assert refused_move.is_error and "it can move to" in text(refused_move)
+    assert Task.objects.get(pk=task.pk).title == "two"  # the refused move took the rename back with it
+    assert still.structured_content["count"] == 2
 
 
 def test_stdio_with_a_revoked_token_does_not_start():
@@ -203,15 +240,38 @@ def test_http_without_a_token_is_401_with_the_header_the_spec_asks_for(http_serv
     assert wrong.status_code == 401
 
 
-def test_http_refuses_a_foreign_origin(http_server, api_token):
+def test_http_refuses_a_foreign_origin(http_server, api_token, monkeypatch):
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {api_token}"}
+    port = http_server.rsplit(":", 1)[1]
+
+    def status(origin, host=None):
+        extra = {"Origin": origin, **({"Host": host} if host else {})}
+        return httpx2.post(f"{http_server}/mcp", json=body, headers={**headers, **extra}).status_code
 
     foreign = httpx2.post(f"{http_server}/mcp", json=body, headers={**headers, "Origin": "https://evil.example"})
-    own = httpx2.post(f"{http_server}/mcp", json=body, headers={**headers, "Origin": http_server})
-
     assert foreign.status_code == 403 and "Origin 'https://evil.example' is not allowed" in foreign.text
-    assert own.status_code != 403
+    assert status(http_server) == 200  # the service's own page
+    assert status(f"https://127.0.0.1:{port}") == 403  # another scheme is another origin
+    assert status("null") == 403
+    # DNS rebinding: a site's name pointed at this machine is the same origin, but not a host we serve
+    assert status(f"http://rebound.example:{port}", host=f"rebound.example:{port}") == 403
+    monkeypatch.setattr(settings.TMUX_ORC, "mcp_allowed_origins", ["http://inspector.local:6274"])
+    assert status("http://inspector.local:6274") == 200
+
+
+def test_http_lists_the_tools_and_returns_bad_arguments_as_tool_errors(http_server, api_token):
+    async def session():
+        async with Client(over_http(http_server, api_token), read_timeout_seconds=60) as client:
+            tools = (await client.list_tools()).tools
+            bad = await client.call_tool("send_message", {"target": "not a target", "message": "hi"})
+            return tools, bad
+
+    tools, bad = asyncio.run(session())
+
+    assert {tool.name for tool in tools} == TOOLS
+    assert next(t for t in tools if t.name == "kill_agent").input_schema["required"] == ["target"]
+    assert bad.is_error and "target: not 'session:window'" in text(bad)
 
 
 def test_a_message_sent_over_http_arrives_in_a_real_pane(http_server, shell, gateway):

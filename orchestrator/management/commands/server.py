@@ -77,6 +77,8 @@ class Command(OrchestratorCommand):
             env["TMUX_ORC_LOG_LEVEL"] = options["log_level"]
         parts = options["only"] or list(PROCESSES)
         env["PROMETHEUS_MULTIPROC_DIR"] = self._fresh_metrics_dir()
+        # The address chosen here is the one agents are told (TMUX_ORC_URL, their MCP config).
+        env["TMUX_ORC_HOST"], env["TMUX_ORC_PORT"] = options["host"], str(options["port"])
         token = ""
         if "web" in parts:  # one process migrates, so hosts that only run a worker never race it
             call_command("migrate", interactive=False, verbosity=0)
