@@ -115,3 +115,14 @@ def test_a_token_in_the_query_string_is_not_accepted(teams):
 
     for query in ({"token": raw}, {"access_token": raw}, {"Authorization": f"Bearer {raw}"}):
         assert client.get("/agents/list", query).status_code == 401
+
+
+def test_an_agent_spawned_into_a_teams_session_is_one_of_the_team(teams, tmp_path):
+    from agents.services import agent_spawn
+
+    newcomer = agent_spawn(session_name="shop", agent_type="developer", project_path=str(tmp_path),
+                           profile="shell", name="newcomer").agent
+    dev = client_of(teams["dev"])
+
+    assert newcomer.team.name == "shop"
+    assert dev.post("/messages/send", {"target": "shop:newcomer", "message": "welcome"}, format="json").status_code == 201
