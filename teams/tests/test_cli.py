@@ -125,3 +125,43 @@ def test_orchestrator_schedule_lists_and_cancels(eager_jobs, gateway, project_di
     assert run("orchestrator", "scheduled") == "nothing scheduled\n"
     with pytest.raises(CommandError, match="no orchestrator agent is running"):
         run("orchestrator", "schedule", "5", "hello")
+
+
+def test_team_standup_prints_the_replies_and_who_did_not_answer(eager_jobs, gateway, project_dir, monkeypatch):
+    from django.conf import settings
+
+    from agents.services import report_status
+
+    monkeypatch.setattr(settings.TMUX_ORC, "standup_message", "true")  # a shell answers nothing on screen
+    run("team", "deploy", "testing", "2", "--project-name", "qa-team", "--project-path", project_dir,
+        "--profile", "shell")
+    pm = Agent.objects.get(name="Shell-pm")
+
+    from teams import services
+
+    def start_then_report(**kwargs):
+        standup = real_start(**kwargs)
+        report_status(agent=pm, text="Planning the regression run.")
+        return standup
+
+    real_start = services.standup_start
+    monkeypatch.setattr(services, "standup_start", start_then_report)
+
+    out = run("team", "standup", "qa-team", "--timeout", "1")
+
+    assert "asked 2 agent(s)" in out
+    assert "qa-team:Shell-pm (pm, report):\n    Planning the regression run." in out
+    assert out.rstrip().endswith("No answer from: qa-team:Shell-qa")
+
+
+def test_a_template_from_the_config_is_deployed(eager_jobs, gateway, project_dir, monkeypatch):
+    from django.conf import settings
+
+    templates = {"mobile": {"description": "A PM and mobile engineers", "members": [
+        {"role": "pm", "briefing": "Plan the release."}, {"role": "developer", "skills": ["Swift"]}]}}
+    monkeypatch.setattr(settings.TMUX_ORC, "team_templates", templates)
+
+    run("team", "deploy", "mobile", "3", "--project-name", "ios", "--project-path", project_dir, "--profile", "shell")
+
+    members = list(Team.objects.get(name="ios").agents.order_by("created_at").values_list("name", "skills"))
+    assert members == [("Shell-pm", []), ("Shell-developer", ["Swift"]), ("Shell-developer-2", ["Swift"])]
