@@ -180,6 +180,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "orchestrator.schema.wrap_in_envelope",
     ],
+    # Choice sets used by several fields get one name each.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "tasks.models.TaskStatus",
+        "TaskPriorityEnum": "tasks.models.TaskPriority",
+        "AgentStateEnum": "agents.models.AgentState",
+    },
     # The schema and docs need a token too, or a login to the admin in the same browser.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_AUTHENTICATION": [

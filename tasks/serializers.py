@@ -17,7 +17,7 @@ class TaskFieldsSerializer(StrictSerializer):
 
     title = StrictCharField(max_length=200, required=False)
     description = StrictCharField(max_length=20_000, required=False, allow_blank=True)
-    priority = serializers.ChoiceField(choices=TaskPriority.values, required=False)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     completion_criteria = _items("What must be true for the task to be done.")
     estimated_hours = serializers.DecimalField(max_digits=6, decimal_places=2, min_value=0, required=False,
                                                allow_null=True)
@@ -34,8 +34,8 @@ class TaskCreateSerializer(TaskFieldsSerializer):
 
 
 class TaskListQuerySerializer(StrictSerializer):
-    status = serializers.ChoiceField(choices=TaskStatus.values, required=False)
-    priority = serializers.ChoiceField(choices=TaskPriority.values, required=False)
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     assigned_to = StrictCharField(max_length=129, required=False, validators=[TARGET], help_text="session:window")
     tag = StrictCharField(max_length=50, required=False)
     team = StrictCharField(max_length=64, required=False, validators=[TMUX_NAME])
@@ -48,7 +48,7 @@ class TaskAssignSerializer(StrictSerializer):
 
 
 class TaskStatusSerializer(StrictSerializer):
-    status = serializers.ChoiceField(choices=TaskStatus.values)
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
     note = StrictCharField(max_length=2000, required=False, allow_blank=True, default="",
                            help_text="Why; e.g. what blocks it.")
 
