@@ -186,3 +186,16 @@ def test_the_orchestrator_agent_hears_of_new_teams(api, project_dir, gateway, ea
     note = Message.objects.get(agent__session_name="hq", kind=MessageKind.MESSAGE)
     assert note.body.startswith(f"New team shop deployed on {project_dir}:")
     assert "- shop:Shell-qa (qa)" in note.body
+
+
+def test_an_orchestrator_started_later_is_briefed_with_the_teams(api, project_dir, gateway, eager_jobs):
+    from agents.services import agent_spawn
+
+    assert deploy(api, project_dir).status_code == 201
+
+    boss = agent_spawn(session_name="hq", agent_type="orchestrator", project_path=project_dir, profile="shell").agent
+
+    briefing = Message.objects.get(agent=boss, kind=MessageKind.BRIEFING).body
+    assert "The teams now:" in briefing
+    assert f"- shop on {project_dir}: shop:Shell-pm (pm), shop:Shell-developer (developer), shop:Shell-qa (qa)" \
+        in briefing
