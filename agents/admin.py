@@ -5,16 +5,16 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 
 from agents import services
 from agents.models import Agent, AgentOperation, Message
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
+from orchestrator.admin import ServiceErrors, form_page
 from orchestrator.errors import OrchestratorError
 
 
-class SpawnForm(forms.Form):
+class SpawnForm(ServiceErrors, forms.Form):
     session_name = forms.CharField(max_length=64)
     agent_type = forms.ChoiceField()
     profile = forms.ChoiceField()
@@ -28,14 +28,6 @@ class SpawnForm(forms.Form):
         self.fields["agent_type"].initial = "developer"
         self.fields["profile"].choices = [(p, p) for p in sorted(all_profiles())]
         self.fields["profile"].initial = settings.TMUX_ORC.default_profile
-
-    def add_service_error(self, message: str) -> None:
-        """Put a service's "field: problem" next to that field."""
-        field, _, problem = message.partition(": ")
-        if field in self.fields and problem:
-            self.add_error(field, problem)
-        else:
-            self.add_error(None, message)
 
 
 class SendMessageForm(forms.Form):
@@ -101,9 +93,7 @@ class AgentAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"Spawn of {operation.agent.target} requested.")
                 return redirect("admin:agents_agent_change", operation.agent.pk)
-        context = {**self.admin_site.each_context(request), "title": "Spawn agent", "form": form,
-                   "opts": self.model._meta}
-        return TemplateResponse(request, "admin/agents/agent/spawn.html", context)
+        return form_page(self, request, "Spawn agent", form, "Spawn")
 
     def _each(self, request, queryset, service, verb):
         done = 0
@@ -131,10 +121,8 @@ class AgentAdmin(admin.ModelAdmin):
             if sent:
                 messages.success(request, f"Message queued for {sent} agent(s); see each agent's history.")
             return None
-        context = {**self.admin_site.each_context(request), "title": "Send a message", "form": form,
-                   "agents": queryset, "opts": self.model._meta,
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
-        return TemplateResponse(request, "admin/agents/agent/send_message.html", context)
+        return form_page(self, request, "Send a message", form, "Send", objects=queryset, action="send_message",
+                         help="It is typed when the agent is idle, exactly as written, and submitted once.")
 
     @admin.action(description="Approve the permission prompt of selected agents", permissions=["lifecycle"])
     def approve(self, request, queryset):

@@ -9,6 +9,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
 from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, MessageStatus, OperationStatus
+from agents.roles import wait_timeout
 from agents.validation import parse_target
 from orchestrator.errors import InvalidInput, NotFound
 
@@ -96,6 +97,18 @@ def operation_wait(*, operation: AgentOperation, timeout: float) -> AgentOperati
     _until_final(operation, timeout)
     operation.agent.refresh_from_db()
     return operation
+
+
+def operations_wait(operations: list[AgentOperation], *, timeout: float | None = None, progress=None) -> list:
+    """Wait for each operation in turn, all within one deadline (by default the longest wait
+    of their agents' types); `progress(agent, operation)` is told as each settles."""
+    longest = max((wait_timeout(op.agent.agent_type) for op in operations), default=0)
+    deadline = time.monotonic() + (longest if timeout is None else timeout)
+    for op in operations:
+        operation_wait(operation=op, timeout=max(0.0, deadline - time.monotonic()))
+        if progress:
+            progress(op.agent, op)
+    return operations
 
 
 def operation_outcome(operation: AgentOperation, *, timeout: float) -> Agent:

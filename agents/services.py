@@ -70,15 +70,17 @@ def _default_name(session_name: str, profile: Profile, agent_type: str) -> str:
     return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
 
 
-def _check_spawn_capacity(host: str) -> None:
+def spawns_in_progress(host: str) -> int:
+    """Spawns asked for on `host` and not finished (older ones no worker took do not count)."""
     recent = timezone.now() - timedelta(seconds=settings.TMUX_ORC.operation_expiry)
-    in_progress = AgentOperation.objects.filter(
-        kind=OperationKind.SPAWN,
-        status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
-        agent__host=host,
-        created_at__gte=recent,
+    return AgentOperation.objects.filter(
+        kind=OperationKind.SPAWN, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+        agent__host=host, created_at__gte=recent,
     ).count()
-    limit = settings.TMUX_ORC.max_concurrent_spawns
+
+
+def _check_spawn_capacity(host: str) -> None:
+    in_progress, limit = spawns_in_progress(host), settings.TMUX_ORC.max_concurrent_spawns
     if in_progress >= limit:
         raise Busy(f"{in_progress} spawns are already in progress on host {host} (limit {limit}); try again shortly")
 

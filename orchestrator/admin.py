@@ -1,7 +1,27 @@
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
 from orchestrator.models import ApiToken
 from orchestrator.services import token_create, token_revoke
+
+
+class ServiceErrors:
+    """For admin forms whose input a service checks: its "field: problem" goes next to that field."""
+
+    def add_service_error(self, message: str) -> None:
+        field, _, problem = message.partition(": ")
+        if field in self.fields and problem:
+            self.add_error(field, problem)
+        else:
+            self.add_error(None, message)
+
+
+def form_page(modeladmin, request, title: str, form, submit: str, **context) -> TemplateResponse:
+    """A page with one form: an add view, or the second step of an action (`action` and the
+    `objects` it applies to); `help` says what will happen."""
+    context = {**modeladmin.admin_site.each_context(request), "title": title, "form": form, "submit": submit,
+               "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, **context}
+    return TemplateResponse(request, "admin/form_page.html", context)
 
 
 admin.site.site_header = admin.site.site_title = "TMUX Orchestrator"

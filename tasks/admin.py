@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from agents.admin import SpawnForm
+from orchestrator.admin import ServiceErrors
 from orchestrator.errors import InvalidInput, OrchestratorError
 from tasks import services
 from tasks.models import Tag, Task, TaskEvent, TaskStatus
@@ -19,7 +19,7 @@ class EventInline(admin.TabularInline):
     verbose_name_plural = "history"
 
 
-class TaskForm(forms.ModelForm):
+class TaskForm(ServiceErrors, forms.ModelForm):
     tag_names = forms.CharField(required=False, help_text="Comma-separated.", label="Tags")
 
     class Meta:
@@ -42,7 +42,7 @@ class TaskForm(forms.ModelForm):
         try:
             services.check_task_fields({**checked, "tags": data.get("tag_names", [])})
         except InvalidInput as error:
-            SpawnForm.add_service_error(self, error.message)
+            self.add_service_error(error.message)
         return data
 
 

@@ -1,6 +1,8 @@
 """Tasks: work items given to agents, with the moves their status may make."""
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class TaskStatus(models.TextChoices):
@@ -80,9 +82,6 @@ class Task(models.Model):
         """Checks asked for and not finished; a run no worker took in time no longer counts."""
         if self.checks_requested_at is None:
             return False
-        from django.conf import settings
-        from django.utils import timezone
-
         budget = settings.TMUX_ORC.check_timeout * max(1, len(self.checks)) + 60
         return (timezone.now() - self.checks_requested_at).total_seconds() < budget
 

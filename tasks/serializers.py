@@ -3,8 +3,7 @@ from rest_framework import serializers
 from agents.serializers import TARGET, TMUX_NAME
 from orchestrator.serializers import StrictCharField, StrictSerializer
 from tasks.models import Task, TaskEvent, TaskPriority, TaskStatus
-
-MAX_ITEMS = 50
+from tasks.services import MAX_ITEMS
 
 
 def _items(help_text: str):

@@ -6,21 +6,20 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from agents.admin import SpawnForm
 from agents.models import Agent
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
+from orchestrator.admin import ServiceErrors, form_page
 from orchestrator.errors import OrchestratorError
 from teams import services
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
 from teams.templates import MAX_TEAM_SIZE, MemberSpec, all_templates, get_template
 
 
-class DeployForm(forms.Form):
+class DeployForm(ServiceErrors, forms.Form):
     project_name = forms.CharField(max_length=64, help_text="The team's name, and the tmux session of its agents.")
     project_path = forms.CharField(max_length=1024)
     team_type = forms.ChoiceField(help_text="The template the members come from.")
@@ -28,8 +27,6 @@ class DeployForm(forms.Form):
     coordination_strategy = forms.ChoiceField(choices=CoordinationStrategy.choices)
     isolation = forms.ChoiceField(choices=Isolation.choices)
     profile = forms.ChoiceField(help_text="The agent program of every member.")
-
-    add_service_error = SpawnForm.add_service_error
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,12 +61,6 @@ class MemberInline(admin.TabularInline):
     max_num = 0
     show_change_link = True
     verbose_name_plural = "members"
-
-
-def _form_page(modeladmin, request, title, form, submit, **context):
-    context = {**modeladmin.admin_site.each_context(request), "title": title, "form": form, "submit": submit,
-               "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, **context}
-    return TemplateResponse(request, "admin/teams/form_page.html", context)
 
 
 class ActiveFilter(admin.SimpleListFilter):
@@ -124,7 +115,7 @@ class TeamAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"Team {deployment.team.name} is up with {len(members)} members.")
                 return redirect("admin:teams_team_change", deployment.team.pk)
-        return _form_page(self, request, "Deploy a team", form, "Deploy",
+        return form_page(self, request, "Deploy a team", form, "Deploy",
                           help="Every member starts in tmux session <project name>, briefed with the roster. "
                                "If one cannot start, the others are taken down again.")
 
@@ -144,7 +135,7 @@ class TeamAdmin(admin.ModelAdmin):
     def standup(self, request, queryset):
         form = StandupForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            return _form_page(self, request, "Hold a standup", form, "Ask", objects=queryset, action="standup",
+            return form_page(self, request, "Hold a standup", form, "Ask", objects=queryset, action="standup",
                               help="Each member is asked what it is doing; replies are collected for the time "
                                    "given and kept with the standup.")
         if any(t.torn_down_at for t in queryset):
@@ -165,7 +156,7 @@ class TeamAdmin(admin.ModelAdmin):
     def broadcast(self, request, queryset):
         form = BroadcastForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            return _form_page(self, request, "Send a message to teams", form, "Send", objects=queryset,
+            return form_page(self, request, "Send a message to teams", form, "Send", objects=queryset,
                               action="broadcast", help="It is typed when each agent is idle, exactly as written.")
         data = form.cleaned_data
         self._each(request, queryset, lambda team: services.team_broadcast(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.db.models import Count, Prefetch, QuerySet
 
 from agents.models import Agent, AgentState
@@ -28,9 +30,7 @@ def team_status(*, team: Team) -> dict:
     """The team, its live members with their state, and its tasks counted by status."""
     members = list(team.agents.exclude(state=AgentState.STOPPED).order_by("created_at", "id"))
     tasks = dict(Task.objects.filter(team=team).values_list("status").annotate(n=Count("id")))
-    states: dict[str, int] = {}
-    for agent in members:
-        states[agent.state] = states.get(agent.state, 0) + 1
+    states = dict(Counter(agent.state for agent in members))
     return {"team": team, "members": members, "agents_by_state": states, "tasks_by_status": tasks}
 
 

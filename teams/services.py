@@ -14,9 +14,16 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentOperation, AgentReport, AgentState, Message, OperationStatus
 from agents.profiles import get_profile
-from agents.roles import get_agent_type, wait_timeout
-from agents.selectors import operation_detail, operation_wait
-from agents.services import agent_kill, agent_restart, agent_spawn, message_broadcast, message_send
+from agents.roles import get_agent_type
+from agents.selectors import operation_detail, operations_wait
+from agents.services import (
+    agent_kill,
+    agent_restart,
+    agent_spawn,
+    message_broadcast,
+    message_send,
+    spawns_in_progress,
+)
 from agents.validation import MAX_BRIEFING, check_briefing, check_name, check_project_path
 from agents.worktrees import check_repository
 from orchestrator.errors import Busy, Conflict, InvalidInput, NotFound, OrchestratorError
@@ -130,12 +137,7 @@ def _team_briefing(team: Team, members: list[MemberSpec], targets: list[str], me
 
 
 def _check_room(size: int) -> None:
-    recent = timezone.now() - timedelta(seconds=settings.TMUX_ORC.operation_expiry)
-    busy = AgentOperation.objects.filter(
-        kind="spawn", status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
-        agent__host=settings.TMUX_ORC.agent_host, created_at__gte=recent,
-    ).count()
-    limit = settings.TMUX_ORC.max_concurrent_spawns
+    busy, limit = spawns_in_progress(settings.TMUX_ORC.agent_host), settings.TMUX_ORC.max_concurrent_spawns
     if busy + size > limit:
         raise Busy(f"a team of {size} needs {size} spawns at once and {busy} are already in progress "
                    f"(limit {limit}, TMUX_ORC_MAX_CONCURRENT_SPAWNS); try again shortly or raise the limit")
@@ -179,23 +181,13 @@ def team_deploy(
                 requested_by=requested_by, worktree=isolation == Isolation.WORKTREE and member.role != "pm",
                 team=team, skills=list(member.skills),
             ))
-    _settle(deployment.operations, wait, progress)
+    operations_wait(deployment.operations, timeout=wait, progress=progress)
     failed = [op for op in deployment.operations if op.status != OperationStatus.SUCCEEDED]
     if failed:
         _undo(deployment, failed, requested_by)
     _tell_orchestrators(team, f"New team {team.name} deployed on {team.project_path}:\n"
                         + "\n".join(f"- {op.agent.target} ({op.agent.agent_type})" for op in deployment.operations))
     return deployment
-
-
-def _settle(operations: list[AgentOperation], wait: float | None, progress: Progress | None) -> None:
-    """Wait for each operation in turn, all within one deadline; tell `progress` of each."""
-    longest = max((wait_timeout(op.agent.agent_type) for op in operations), default=0)
-    deadline = time.monotonic() + (longest if wait is None else wait)
-    for op in operations:
-        operation_wait(operation=op, timeout=max(0.0, deadline - time.monotonic()))
-        if progress:
-            progress(op.agent, op)
 
 
 def _undo(deployment: Deployment, failed: list[AgentOperation], requested_by: str) -> None:
@@ -211,7 +203,7 @@ def _undo(deployment: Deployment, failed: list[AgentOperation], requested_by: st
         elif op.agent.state != AgentState.STOPPED:
             kills.append(agent_kill(agent=op.agent, requested_by=requested_by))
     Team.objects.filter(pk=team.pk).update(torn_down_at=now)
-    _settle(kills, None, None)
+    operations_wait(kills)
     reasons = "; ".join(operation_detail(op) for op in failed)
     left = [op.agent.target for op in kills if op.status != OperationStatus.SUCCEEDED]
     outcome = (f"windows still to remove (the worker has not yet): {', '.join(left)}" if left
@@ -234,7 +226,7 @@ def team_teardown(*, team: Team, requested_by: str = "", wait: float | None = No
         kills = [agent_kill(agent=agent, requested_by=requested_by)
                  for agent in team.agents.exclude(state=AgentState.STOPPED)]
         Team.objects.filter(pk=team.pk).update(torn_down_at=timezone.now())
-    _settle(kills, wait, progress)
+    operations_wait(kills, timeout=wait, progress=progress)
     _tell_orchestrators(team, f"Team {team.name} was torn down.")
     return kills
 

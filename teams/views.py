@@ -1,14 +1,12 @@
 """The coordination and teams API: validate, call one service, render."""
 
-import time
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from agents.roles import wait_timeout
-from agents.selectors import operation_outcome
+from agents.selectors import operation_outcome, operations_wait
 from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
 from teams import selectors, services
@@ -25,12 +23,6 @@ from teams.serializers import (
     TeamStatusSerializer,
 )
 from agents.serializers import MessageSerializer, OperationResultSerializer
-
-
-def _settled(operations) -> list:
-    """The agents of `operations`, each once its operation is final or the shared wait is over."""
-    deadline = time.monotonic() + max((wait_timeout(op.agent.agent_type) for op in operations), default=0)
-    return [operation_outcome(op, timeout=max(0.0, deadline - time.monotonic())) for op in operations]
 
 
 def _with_members(team):
@@ -52,7 +44,8 @@ class CoordinationViewSet(viewsets.ViewSet):
         data = validated(RecoverSerializer, request.data)
         operations = services.agents_recover(session_names=data["session_names"], include_stuck=data["include_stuck"],
                                              requested_by=caller.name)
-        return Response(RecoverResultSerializer({"restarted": _settled(operations)}).data)
+        restarted = [operation_outcome(op, timeout=0) for op in operations_wait(operations)]
+        return Response(RecoverResultSerializer({"restarted": restarted}).data)
 
     @extend_schema(
         operation_id="coordination_deploy_team", summary="Deploy a team", request=DeployTeamSerializer,

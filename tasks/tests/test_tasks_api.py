@@ -70,8 +70,7 @@ def test_impossible_moves_and_bad_input_are_refused_and_change_nothing(api):
     assert api.patch(f"/tasks/{task['id']}", {"title": ""}, format="json").status_code == 400
     assert api.get("/tasks/999999").status_code == 404
     assert Task.objects.count() == 1 and Task.objects.get().status == "pending"
-    for status in ["cancelled"]:
-        assert api.post(f"/tasks/{task['id']}/status", {"status": status}, format="json").status_code == 200
+    assert api.post(f"/tasks/{task['id']}/status", {"status": "cancelled"}, format="json").status_code == 200
     assert api.post(f"/tasks/{task['id']}/status", {"status": "pending"}, format="json").status_code == 409
 
 

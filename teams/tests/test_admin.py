@@ -61,7 +61,7 @@ def test_team_actions_broadcast_standup_and_teardown(admin_client, project_dir, 
     standup = Standup.objects.get()
     assert f"standup #{standup.pk}" in " ".join(messages_of(response))
     page = admin_client.get(reverse("admin:teams_standup_change", args=[standup.pk])).content.decode()
-    assert "shop:Shell-pm" in page or "Shell-pm" in page
+    assert all(f"shop:Shell-{role}" in page for role in ("pm", "developer", "qa"))  # each reply, inline
     assert standup.replies.count() == 3
 
     act(admin_client, "teardown", team)

@@ -5,7 +5,7 @@ import os
 from django.core.management.base import CommandError
 
 from agents.models import OperationStatus
-from agents.selectors import operation_detail, operation_outcome
+from agents.selectors import operation_detail, operation_outcome, operations_wait
 from agents.serializers import MessageSerializer, OperationResultSerializer
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.management.watch import add_watch_argument, watch
@@ -127,7 +127,7 @@ class Command(OrchestratorCommand):
         self._report(options, kills, f"team {team.name} had no live members; it is ended")
 
     def _report(self, options, operations, nothing: str) -> None:
-        agents = [operation_outcome(op, timeout=0) for op in operations]
+        agents = [operation_outcome(op, timeout=0) for op in operations_wait(operations)]
         lines = [agent.detail for agent in agents] or [nothing]
         self.emit(options, OperationResultSerializer(agents, many=True).data, "\n".join(lines))
         if any(a.last_operation.status != OperationStatus.SUCCEEDED for a in agents):
