@@ -42,12 +42,12 @@ def private_queues():
     machine never takes them; without Redis they stay in memory, not in the data dir."""
     from orchestrator.celery import app
 
-    real_host, real_broker = settings.TMUX_ORC.agent_host, app.conf.broker_url
+    real = settings.TMUX_ORC.agent_host, app.conf.broker_url, app.conf.broker_transport
     settings.TMUX_ORC.agent_host = f"test-{secrets.token_hex(4)}"
     if not settings.TMUX_ORC.redis_url:
-        app.conf.broker_url = "memory://"
+        app.conf.broker_url, app.conf.broker_transport = "memory://", None
     yield
-    settings.TMUX_ORC.agent_host, app.conf.broker_url = real_host, real_broker
+    settings.TMUX_ORC.agent_host, app.conf.broker_url, app.conf.broker_transport = real
 
 
 @pytest.fixture(autouse=True)

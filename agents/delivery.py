@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
@@ -35,15 +37,20 @@ class DeliveryFailed(Exception):
 
 
 def _me() -> str:
-    return f"{settings.TMUX_ORC.agent_host}:{os.getpid()}"
+    """Who is delivering: host, process and thread (a worker may run jobs in threads)."""
+    return f"{settings.TMUX_ORC.agent_host}:{os.getpid()}.{threading.get_ident()}"
 
 
 def _claimer_alive(claimed_by: str) -> bool:
-    host, _, pid = claimed_by.rpartition(":")
+    host, _, worker = claimed_by.rpartition(":")
+    pid, _, thread = worker.partition(".")
     if host != settings.TMUX_ORC.agent_host or not pid.isdigit():
         return True  # another host's process: only the lease can tell
     if int(pid) == os.getpid():
-        return False  # an earlier job in this very process stopped part-way
+        # This process: alive if it is another of its threads, still running; otherwise an
+        # earlier job here stopped part-way.
+        running = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
+        return thread.isdigit() and int(thread) in running
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -132,10 +139,16 @@ def _expired(message: Message) -> bool:
 
 
 def _claim(message: Message) -> bool:
-    now = timezone.now()
-    claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
-        status=MessageStatus.DELIVERING, claimed_at=now, claimed_by=_me(), attempts=F("attempts") + 1
-    )
+    """Make `message` the agent's one message in flight. The database refuses a second
+    `delivering` message for an agent, so a job racing another one's delivery waits:
+    the job in flight goes on to the next message when it is done."""
+    try:
+        with transaction.atomic():
+            claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.DELIVERING, claimed_at=timezone.now(), claimed_by=_me(),
+                attempts=F("attempts") + 1)
+    except IntegrityError:
+        claimed = 0
     message.refresh_from_db()
     return bool(claimed)
 

@@ -254,6 +254,12 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["agent", "status"]), models.Index(fields=["status", "created_at"])]
+        constraints = [
+            # Two workers can never type into one pane at once: the claim that would make a
+            # second message `delivering` fails (agents/delivery.py).
+            models.UniqueConstraint(fields=["agent"], condition=models.Q(status="delivering"),
+                                    name="one_message_in_flight_per_agent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} to {self.agent} ({self.status})"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from orchestrator.broker import folders
 from orchestrator.config import BASE_DIR, load
 
 ORC = load()
@@ -127,20 +128,12 @@ if ORC.redis_url:
     # longest job (a delivery) is stopped after 330 s, so 900 s never redelivers a live one.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 else:
-    # The embedded default: kombu's filesystem transport, a broker that needs no server.
-    _BROKER_DIR = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    # The embedded default: a broker in the filesystem that needs no server, with
+    # messages that appear in the queue whole (orchestrator/broker.py says why).
     CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT = "orchestrator.broker:Transport"
     _QUIET_LOGGERS = {"kombu.connection": {"level": "ERROR"}}  # "no hostname supplied": none is needed
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_BROKER_DIR / "queue"),
-        "data_folder_out": str(_BROKER_DIR / "queue"),
-        "processed_folder": str(_BROKER_DIR / "processed"),
-        "control_folder": str(_BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**folders(DATA_DIR / "broker"), "store_processed": False, "polling_interval": 0.1}
 CELERY_TASK_DEFAULT_QUEUE = "orchestrator"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

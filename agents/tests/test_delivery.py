@@ -1,10 +1,12 @@
 """Message delivery on real tmux, to a shell agent: verified, in order, at most once."""
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from agents import delivery, services
@@ -169,3 +171,60 @@ def test_broadcast_says_when_it_reaches_nobody(shell):
         services.message_broadcast(sessions=["dlv"], body="hello", agent_types=["qa"])
     with pytest.raises(InvalidInput, match="unknown types wizard"):
         services.message_broadcast(sessions=["dlv"], body="hello", agent_types=["wizard"])
+
+
+class HeldGateway:
+    """The real gateway, but the first call of `method` stops until the test lets it go."""
+
+    def __init__(self, real, method: str):
+        self.real, self.method = real, method
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def __getattr__(self, name):
+        attribute = getattr(self.real, name)
+        if name != self.method or self.reached.is_set():
+            return attribute
+
+        def held(*args, **kwargs):
+            self.reached.set()
+            assert self.release.wait(timeout=60), "the test never let the call go"
+            return attribute(*args, **kwargs)
+
+        return held
+
+
+def deliver_in_thread(agent_id: int, gateway) -> threading.Thread:
+    def run():
+        try:
+            delivery.deliver_pending(agent_id=agent_id, gateway=gateway)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_two_workers_racing_on_one_agent_never_type_at_once(shell, gateway, project_dir):
+    """The first job chose the oldest message and was slow to claim it; meanwhile an urgent
+    one came and a second job claimed and is typing it. The first job's claim must wait."""
+    older = Message.objects.create(agent=shell, body="echo older >> race.txt")
+    first_job = HeldGateway(gateway, "list_panes")  # holds before it claims `older`
+    first = deliver_in_thread(shell.pk, first_job)
+    wait_for(first_job.reached.is_set, message="the first job to choose its message")
+    urgent = Message.objects.create(agent=shell, body="echo urgent >> race.txt", urgent=True)
+    second_job = HeldGateway(gateway, "type_text")  # holds after it claimed `urgent`
+    second = deliver_in_thread(shell.pk, second_job)
+    wait_for(second_job.reached.is_set, message="the second job to claim the urgent message")
+
+    first_job.release.set()
+    first.join(timeout=30)
+
+    assert not first.is_alive()
+    assert Message.objects.get(pk=older.pk).status == MessageStatus.QUEUED  # not typed: it waited
+    assert Message.objects.get(pk=urgent.pk).status == MessageStatus.DELIVERING
+    second_job.release.set()
+    second.join(timeout=60)  # the job in flight goes on to the waiting message
+    wait_for(lambda: lines(Path(project_dir) / "race.txt") == ["urgent", "older"], message="each once, in turn",
+             describe=lambda: lines(Path(project_dir) / "race.txt"))
+    assert {m.status for m in Message.objects.filter(pk__in=[older.pk, urgent.pk])} == {MessageStatus.DELIVERED}
