@@ -75,6 +75,7 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
         "status": "healthy" if all(v == "ok" for v in results.values()) else "unhealthy",
         "checks": results,
         "checks_performed": list(CHECKS),
+        "restarts": service_restarts(),
         "response_time_ms": round((time.monotonic() - started) * 1000, 1),
     }
     if include_diagnostics:
@@ -83,6 +84,13 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
             "agents_by_state": agents_by_state(),
         }
     return health
+
+
+def service_restarts() -> dict[str, dict[str, int]]:
+    """Per host, how often its supervisor restarted each process since it started."""
+    rows = Heartbeat.objects.filter(name__startswith="service:")
+    return {row.name.split(":", 1)[1]: {name: p.get("restarts", 0) for name, p in row.details.get("processes", {}).items()}
+            for row in rows}
 
 
 def agents_by_state() -> dict[str, int]:

@@ -21,6 +21,10 @@ HealthSerializer = inline_serializer(
         "status": serializers.ChoiceField(["healthy", "unhealthy"]),
         "checks": serializers.DictField(child=serializers.CharField()),
         "checks_performed": serializers.ListField(child=serializers.CharField()),
+        "restarts": serializers.DictField(
+            child=serializers.DictField(child=serializers.IntegerField()),
+            help_text="Per host, how often `tmux-orc server start` restarted each of its processes "
+                      "(web, worker, beat) since it started."),
         "response_time_ms": serializers.FloatField(),
     },
 )

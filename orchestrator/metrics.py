@@ -31,7 +31,7 @@ class OrchestratorCollector:
     def collect(self):
         from agents.models import AgentEvent, AgentState
         from monitoring.models import Alert, Heartbeat
-        from monitoring.selectors import agents_by_state, messages_by_status
+        from monitoring.selectors import agents_by_state, messages_by_status, service_restarts
 
         agents = GaugeMetricFamily("tmux_orc_agents", "Agents by state.", labels=["state"])
         for state, count in agents_by_state().items():
@@ -48,6 +48,12 @@ class OrchestratorCollector:
         for kind, count in Alert.objects.values_list("kind").annotate(n=Count("id")).order_by():
             alerts.add_metric([kind], count)
         yield alerts
+        service = CounterMetricFamily("tmux_orc_service_restarts", "Restarts of the service's own processes "
+                                      "(web, worker, beat) by their supervisor.", labels=["host", "process"])
+        for host, processes in service_restarts().items():
+            for process, count in processes.items():
+                service.add_metric([host, process], count)
+        yield service
         sweep = GaugeMetricFamily("tmux_orc_sweep_duration_seconds", "Duration of each host's last sweep.",
                                   labels=["host"])
         for beat in Heartbeat.objects.filter(name__startswith="worker:"):

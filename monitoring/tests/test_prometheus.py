@@ -64,3 +64,18 @@ def test_deploy_files_scrape_and_chart_metrics_that_exist(api):
             for metric in re.findall(r"\b((?:tmux_orc|django)_[a-z_]+)", target["expr"]):
                 family = re.sub(r"_(bucket|total)$", "", metric)
                 assert any(name.startswith(family) for name in exported), (panel["title"], metric)
+
+
+def test_restarts_of_the_services_processes_are_counted_per_host_and_process(api, client):
+    from monitoring.services import supervisor_restarted, supervisor_started
+
+    supervisor_started(host="box", processes=["web", "worker", "beat"])
+    supervisor_restarted(host="box", process="worker", exit_status="killed by SIGKILL", restarts=1)
+    supervisor_restarted(host="box", process="worker", exit_status="status 1", restarts=2)
+
+    samples = scrape(api)
+    health = client.get("/monitor/health").json()["data"]
+
+    assert samples[("tmux_orc_service_restarts_total", (("host", "box"), ("process", "worker")))] == 2
+    assert samples[("tmux_orc_service_restarts_total", (("host", "box"), ("process", "web")))] == 0
+    assert health["restarts"] == {"box": {"web": 0, "worker": 2, "beat": 0}}

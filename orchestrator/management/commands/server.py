@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -14,22 +15,40 @@ import urllib.request
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
-from monitoring.services import schedule_ensure
+from monitoring.services import schedule_ensure, supervisor_restarted, supervisor_started
 from orchestrator.celery import host_queue
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.models import ApiToken, token_digest
 from orchestrator.services import token_create
+from orchestrator.supervisor import GaveUp, Supervisor, exit_status
 
 TMUX_MISSING = """tmux is not installed, and agents run in tmux. Install it, then start again:
   Debian/Ubuntu:  sudo apt-get install tmux
   Fedora:         sudo dnf install tmux
   macOS:          brew install tmux"""
 PROCESSES = ("web", "worker", "beat")
+log = logging.getLogger("orchestrator.supervisor")
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _record_start(host: str, parts: list[str]) -> None:
+    try:
+        supervisor_started(host=host, processes=parts)
+    except DatabaseError as error:
+        log.error("could not record the start in the database: %s", error)
+
+
+def _record_restart(host: str, name: str, returncode: int, restarts: int) -> None:
+    """Counted for /monitor/health and /metrics; a database that is down stops nothing."""
+    try:
+        supervisor_restarted(host=host, process=name, exit_status=exit_status(returncode), restarts=restarts)
+    except DatabaseError as error:
+        log.error("could not record the restart of %s in the database: %s", name, error)
 
 
 def startup_token() -> str:
@@ -85,17 +104,23 @@ class Command(OrchestratorCommand):
             token = startup_token()
         if "beat" in parts:
             schedule_ensure()
-        children = {name: subprocess.Popen(self._command(name, options), env=env) for name in parts}
+        host = settings.TMUX_ORC.agent_host
+        supervisor = Supervisor({name: self._command(name, options) for name in parts}, env=env,
+                                on_restart=lambda name, code, n: _record_restart(host, name, code, n))
+        _record_start(host, parts)
         signal.signal(signal.SIGTERM, _interrupt)
+        supervisor.start()
         try:
-            if "web" in children:
-                self._wait_for_web(options, children["web"])
+            if "web" in parts:
+                self._wait_for_web(options, supervisor.process("web"))
             self._banner(options, token, parts)
-            self._supervise(children)
+            supervisor.run()
+        except GaveUp as error:
+            raise CommandError(str(error)) from None
         except KeyboardInterrupt:
             self.stdout.write("stopping...")
         finally:
-            self._stop(children)
+            supervisor.stop()
 
     @staticmethod
     def _fresh_metrics_dir() -> str:
@@ -160,21 +185,3 @@ class Command(OrchestratorCommand):
         lines += ["Press Ctrl-C to stop.", ""]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
-
-    def _supervise(self, children: dict[str, subprocess.Popen]) -> None:
-        while True:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    raise CommandError(f"the {name} process exited (status {child.returncode}); stopping")
-            time.sleep(0.5)
-
-    def _stop(self, children: dict[str, subprocess.Popen]) -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 15
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
