@@ -43,6 +43,7 @@ from orchestrator.errors import Busy, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 STALE_RUNNING = timedelta(minutes=5)  # a claim this old belonged to a worker that died
+LOST_AFTER = timedelta(seconds=30)  # an operation still pending this long after it was asked for
 
 
 def _local_host() -> str:
@@ -192,6 +193,20 @@ def _enqueue(operation: AgentOperation) -> None:
         queue=jobs.host_queue(operation.agent.host),
         expires=settings.TMUX_ORC.operation_expiry,
     )
+
+
+def operations_resume(*, host: str) -> int:
+    """Enqueue again the operations of `host` whose job went missing: still pending well
+    after they were asked for, or claimed by a worker that died. The embedded broker
+    loses the job a SIGKILLed worker held; the claim makes a second copy harmless."""
+    now = timezone.now()
+    lost = AgentOperation.objects.filter(agent__host=host).filter(
+        Q(status=OperationStatus.PENDING, created_at__lt=now - LOST_AFTER)
+        | Q(status=OperationStatus.RUNNING, started_at__lt=now - STALE_RUNNING)
+    ).select_related("agent")
+    for operation in lost:
+        _enqueue(operation)
+    return len(lost)
 
 
 # --- on the agent's host, in the worker ------------------------------------------------------

@@ -13,7 +13,7 @@ from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus
 from agents.profiles import all_profiles
 from agents.screens import classify_screen, reply_after
 from agents.selectors import hosts_with_live_agents
-from agents.services import enqueue_delivery
+from agents.services import enqueue_delivery, operations_resume
 from monitoring.alerts import alert_raise
 from monitoring.models import AlertKind, Heartbeat
 from monitoring.recovery import recover_crashed
@@ -33,6 +33,7 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     agents = list(Agent.objects.filter(host=host, state__in=SWEPT_STATES).exclude(tmux_pane_id="").only(*SWEEP_FIELDS))
     gateway = gateway or local_gateway()
     panes = {pane.pane_id: pane for pane in gateway.list_panes()}
+    operations_resume(host=host)
     if not agents:
         _heartbeat(host, panes, started)
         return 0

@@ -1,10 +1,13 @@
 """The health sweep against real tmux."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from agents import services
-from agents.models import Agent, AgentEvent, AgentState, StateSeen, agents_set_states
+from agents.models import Agent, AgentEvent, AgentOperation, AgentState, OperationStatus, StateSeen, agents_set_states
 from conftest import wait_for
 from monitoring.services import host_sweep
 
@@ -72,3 +75,18 @@ def test_two_beats_in_one_interval_sweep_once(monkeypatch):
     jobs.sweep_hosts()  # a second beat, a moment later
 
     assert [call["args"] for call in sent] == [["h1"]]
+
+
+def test_a_spawn_whose_job_was_lost_is_carried_out_by_a_later_sweep(project_dir, gateway, eager_jobs):
+    # In this test's transaction the job is never sent, as if a killed worker had taken it with it.
+    operation = services.agent_spawn(session_name="lost", agent_type="developer", project_path=project_dir,
+                                     profile="shell")
+    host_sweep(host=settings.TMUX_ORC.agent_host)
+    assert AgentOperation.objects.get(pk=operation.pk).status == OperationStatus.PENDING  # not yet: it may be queued
+    AgentOperation.objects.filter(pk=operation.pk).update(created_at=timezone.now() - timedelta(seconds=60))
+
+    host_sweep(host=settings.TMUX_ORC.agent_host)
+
+    assert AgentOperation.objects.get(pk=operation.pk).status == OperationStatus.SUCCEEDED
+    agent = Agent.objects.get(pk=operation.agent_id)
+    assert agent.tmux_pane_id in {pane.pane_id for pane in gateway.list_panes()}
