@@ -11,6 +11,7 @@ from django.utils import timezone
 from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, MessageStatus, OperationStatus
 from agents.roles import wait_timeout
 from agents.validation import parse_target
+from orchestrator.db import connection_release
 from orchestrator.errors import InvalidInput, NotFound
 
 RESPONSIVE_STATES = {AgentState.IDLE, AgentState.WORKING, AgentState.WAITING_APPROVAL}
@@ -83,10 +84,12 @@ def agent_status(*, agent: Agent, include_activity: bool = False) -> dict:
 
 
 def _until_final(row, timeout: float, interval: float = 0.05):
-    """Re-read `row` until it is final (a worker finished with it) or `timeout` s passed."""
+    """Re-read `row` until it is final (a worker finished with it) or `timeout` s passed;
+    no database connection is held while it sleeps."""
     deadline = time.monotonic() + timeout
     row.refresh_from_db()
     while not row.is_final and time.monotonic() < deadline:
+        connection_release()
         time.sleep(interval)
         row.refresh_from_db()
     return row

@@ -14,7 +14,7 @@ def sweep_hosts() -> None:
     if not services.beat_tick():
         return  # another beat already asked for this interval's sweep
     for host in services.hosts_to_sweep():
-        sweep_host.apply_async(args=[host], queue=host_queue(host), expires=interval)
+        sweep_host.apply_async(args=[host], queue=host_queue(host), expires=services.periodic_expiry(interval))
 
 
 @shared_task(name="monitoring.expire_messages", time_limit=30)

@@ -192,7 +192,15 @@ SCHEDULE = {
     "Expire undelivered messages": ("monitoring.expire_messages", 60.0),
     "Queue scheduled messages when due": ("monitoring.release_messages", 10.0),
     "Close standups whose time is up": ("teams.finish_standups", 10.0),
+    "Run again task checks whose job went missing": ("tasks.resume_checks", 60.0),
 }
+EXPIRES_AT = 0.8  # of a periodic job's period
+
+
+def periodic_expiry(period: float) -> float:
+    """Seconds after which a periodic job no worker started is dropped: a little before the
+    next one is due, so a slow worker runs the newest rather than a pile of old ones."""
+    return EXPIRES_AT * period
 
 
 def schedule_ensure() -> None:
@@ -202,10 +210,12 @@ def schedule_ensure() -> None:
 
     for name, (task, every) in SCHEDULE.items():
         seconds = getattr(settings.TMUX_ORC, every) if isinstance(every, str) else every
-        interval, _ = IntervalSchedule.objects.get_or_create(every=max(1, round(seconds)),
-                                                             period=IntervalSchedule.SECONDS)
+        period = max(1, round(seconds))
+        interval, _ = IntervalSchedule.objects.get_or_create(every=period, period=IntervalSchedule.SECONDS)
+        # Whole seconds, and 0 would mean never: a 1 s job expires at its next run.
+        expires = max(1, int(periodic_expiry(period)))
         PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "interval": interval, "expire_seconds": max(1, round(seconds))}
+            name=name, defaults={"task": task, "interval": interval, "expire_seconds": expires}
         )
 
 

@@ -121,6 +121,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "log_format": Setting("TMUX_ORC_LOG_FORMAT", ("logging", "format"), _choice("text", "json"), "text"),
     "database_url": Setting("DATABASE_URL", ("database", "url"), _optional_text, ""),
+    "db_pool_size": Setting("TMUX_ORC_DB_POOL_SIZE", ("database", "pool_size"), _integer(1, 500), 10),
     "redis_url": Setting("REDIS_URL", ("broker", "url"), _optional_text, ""),
     "worker_concurrency": Setting("TMUX_ORC_WORKER_CONCURRENCY", ("worker", "concurrency"), _integer(1, 64), 4),
     "agent_host": Setting("TMUX_ORC_AGENT_HOST", ("worker", "host_name"), _socket_name, socket.gethostname()),

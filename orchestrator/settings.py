@@ -9,6 +9,7 @@ import dj_database_url
 
 from orchestrator.broker import folders
 from orchestrator.config import BASE_DIR, load
+from orchestrator.job_limits import visibility_timeout
 
 ORC = load()
 TMUX_ORC = ORC
@@ -86,7 +87,7 @@ TEMPLATES = [
 
 def _databases() -> dict:
     if ORC.database_url:
-        return {"default": dj_database_url.parse(ORC.database_url, conn_max_age=60)}
+        return {"default": _server_database(ORC.database_url)}
     # The embedded default: SQLite in WAL mode, so the web server, the worker and beat
     # can read while one of them writes.
     return {
@@ -101,6 +102,18 @@ def _databases() -> dict:
             "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
         }
     }
+
+
+def _server_database(url: str) -> dict:
+    """A database server's settings. Connections are never kept per thread (CONN_MAX_AGE 0):
+    under ASGI every request runs in a thread of its own, so kept ones pile up until the
+    server refuses more. On PostgreSQL each process borrows from a pool of its own instead
+    (at most TMUX_ORC_DB_POOL_SIZE), and a connection goes back when the request or job ends."""
+    database = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        # One stays open for the next request; health checks replace any the server dropped.
+        database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": ORC.db_pool_size}
+    return database
 
 
 DATABASES = _databases()
@@ -124,9 +137,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 _QUIET_LOGGERS: dict = {}
 if ORC.redis_url:
     CELERY_BROKER_URL = ORC.redis_url
-    # A job not acknowledged this long after it was taken goes back to the queue. The
-    # longest job (a delivery) is stopped after 330 s, so 900 s never redelivers a live one.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
+    # A job not acknowledged this long after it was taken goes back to the queue, to run
+    # again: longer than the longest job may run (a task's checks), so a live one never is.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility_timeout(ORC.check_timeout)}
 else:
     # The embedded default: a broker in the filesystem that needs no server, with
     # messages that appear in the queue whole (orchestrator/broker.py says why).

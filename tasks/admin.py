@@ -69,8 +69,8 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["id", "title", "status", "priority", "assigned_to", "team", "updated_at"]
     list_filter = ["status", "priority", ("assigned_to", admin.RelatedOnlyFieldListFilter), "tags", "team"]
     search_fields = ["title", "description"]
-    readonly_fields = ["status", "assigned_to", "check_results", "checks_requested_at", "created_by", "created_at",
-                       "updated_at", "started_at", "finished_at"]
+    readonly_fields = ["status", "assigned_to", "check_results", "checks_requested_at", "checks_claimed_by",
+                       "checks_claimed_until", "created_by", "created_at", "updated_at", "started_at", "finished_at"]
     inlines = [EventInline]
     actions = [_move_to(s) for s in (TaskStatus.IN_PROGRESS, TaskStatus.REVIEW, TaskStatus.DONE,
                                      TaskStatus.BLOCKED, TaskStatus.CANCELLED)]

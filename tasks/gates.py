@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -77,6 +78,8 @@ def gate_for(check: str, path: str) -> QualityGate:
 def run_check(check: str, task, path: str) -> GateResult:
     try:
         result = gate_for(check, path).validate(task)
+    except SoftTimeLimitExceeded:
+        raise  # the whole run's time is up: not this gate's failure
     except Exception as error:  # a gate's own bug is a failed check, not a crashed worker
         return GateResult(False, f"{type(error).__name__}: {error}")
     if not isinstance(result, GateResult):

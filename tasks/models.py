@@ -1,8 +1,6 @@
 """Tasks: work items given to agents, with the moves their status may make."""
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 
 class TaskStatus(models.TextChoices):
@@ -64,6 +62,10 @@ class Task(models.Model):
     )
     check_results = models.JSONField(default=list, blank=True, help_text="The last run of the checks.")
     checks_requested_at = models.DateTimeField(null=True, blank=True)
+    checks_claimed_by = models.CharField(max_length=120, blank=True, help_text="The worker running the checks.")
+    checks_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="The run's time limit: after it, another worker takes the checks over.",
+    )
     created_by = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -79,11 +81,8 @@ class Task(models.Model):
 
     @property
     def checks_running(self) -> bool:
-        """Checks asked for and not finished; a run no worker took in time no longer counts."""
-        if self.checks_requested_at is None:
-            return False
-        budget = settings.TMUX_ORC.check_timeout * max(1, len(self.checks)) + 60
-        return (timezone.now() - self.checks_requested_at).total_seconds() < budget
+        """Checks asked for and not finished (a run whose job went missing is started again)."""
+        return self.checks_requested_at is not None
 
 
 class TaskEvent(models.Model):

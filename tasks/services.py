@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent, AgentState
@@ -13,12 +18,14 @@ from agents.services import message_send
 from agents.validation import check_project_path
 from orchestrator.celery import host_queue
 from orchestrator.errors import Conflict, InvalidInput
+from orchestrator.job_limits import MAX_CHECKS, check_run_limits
 from tasks.gates import GateResult, gate_names, run_check
 from tasks.models import TRANSITIONS, Tag, Task, TaskEvent, TaskPriority, TaskStatus
 from tasks.selectors import task_brief
 from teams.models import Team
 
-MAX_ITEMS = 50
+MAX_ITEMS = MAX_CHECKS  # of criteria, tags and checks alike; a run's time limit counts on it
+CHECKS_LOST_AFTER = timedelta(minutes=2)  # asked for this long ago and not started: the job went missing
 
 
 def check_task_fields(fields: dict) -> dict:
@@ -142,35 +149,59 @@ def _move(task: Task, status: str, *, by: str, note: str) -> Task:
 
 
 def _request_checks(task: Task, *, by: str, note: str) -> Task:
-    from tasks import jobs  # jobs imports this module
-
-    host = task.assigned_to.host if task.assigned_to else settings.TMUX_ORC.agent_host
     with transaction.atomic():
         Task.objects.filter(pk=task.pk).update(checks_requested_at=timezone.now(), check_results=[])
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by=by,
                                  note=f"done asked; running {len(task.checks)} check(s). {note}".strip())
-        transaction.on_commit(lambda: jobs.run_task_checks.apply_async(
-            args=[task.pk, task.status, by], queue=host_queue(host), expires=settings.TMUX_ORC.check_timeout))
+        transaction.on_commit(lambda: _enqueue_checks(task, by=by))
     task.refresh_from_db()
     return task
 
 
+def _enqueue_checks(task: Task, *, by: str) -> None:
+    from tasks import jobs  # jobs imports this module
+
+    soft, hard = check_run_limits(settings.TMUX_ORC.check_timeout, len(task.checks))
+    host = task.assigned_to.host if task.assigned_to else settings.TMUX_ORC.agent_host
+    jobs.run_task_checks.apply_async(args=[task.pk, task.status, by], queue=host_queue(host),
+                                     expires=settings.TMUX_ORC.check_timeout, soft_time_limit=soft, time_limit=hard)
+
+
+def task_checks_resume() -> int:
+    """Enqueue again the checks whose job went missing: asked for a while ago and never
+    started, or claimed by a worker that stopped before the run's time limit was over. The
+    embedded broker loses the job a SIGKILLed worker held; the claim makes a copy harmless."""
+    now = timezone.now()
+    lost = Task.objects.exclude(checks_requested_at=None).filter(
+        Q(checks_claimed_until=None, checks_requested_at__lt=now - CHECKS_LOST_AFTER)
+        | Q(checks_claimed_until__lt=now)
+    ).select_related("assigned_to")
+    for task in lost:
+        _enqueue_checks(task, by="checks")
+    return len(lost)
+
+
 def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
     """On the worker: run the task's checks in its project path, keep their output, and
-    move the task to done if every one passed and nobody moved it meanwhile."""
+    move the task to done if every one passed and nobody moved it meanwhile.
+
+    The run is claimed first, so a second copy of the job (redelivered, or enqueued twice)
+    does nothing while one runs; a claim still held after the run's time limit belonged to
+    a worker that stopped, and is taken over."""
     task = Task.objects.select_related("assigned_to").filter(pk=task_id).first()
     if task is None or task.checks_requested_at is None:
         return
     if task.status != from_status:  # moved meanwhile: its checks are no longer asked for
         Task.objects.filter(pk=task.pk).update(checks_requested_at=None)
         return
-    path = task.project_path or (task.assigned_to.project_path if task.assigned_to else "")
-    results = []
-    for check in task.checks:
-        result = run_check(check, task, path) if path else GateResult(False, "no project path to run it in")
-        results.append({"check": check, "passed": result.passed, "output": result.output,
-                        "ran_at": timezone.now().isoformat()})
-    Task.objects.filter(pk=task.pk).update(check_results=results, checks_requested_at=None)
+    claim = _claim_checks(task)
+    if claim is None:
+        return
+    results = _run_checks(task)
+    finished = Task.objects.filter(pk=task.pk, checks_claimed_by=claim).update(
+        check_results=results, checks_requested_at=None, checks_claimed_by="", checks_claimed_until=None)
+    if not finished:
+        return  # another worker took the run over: its results stand
     failed = [r["check"] for r in results if not r["passed"]]
     if failed:
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by="checks",
@@ -180,3 +211,38 @@ def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
         _move(task, TaskStatus.DONE, by=by, note="every check passed")
     except Conflict:
         pass  # moved by someone else while the checks ran; theirs stands
+
+
+def _claim_checks(task: Task) -> str | None:
+    """Take this request's run, if nobody holds it or its holder's time is up; return the
+    claim (who holds it), or None."""
+    now = timezone.now()
+    _, hard = check_run_limits(settings.TMUX_ORC.check_timeout, len(task.checks))
+    claim = f"{settings.TMUX_ORC.agent_host}:{os.getpid()}:{secrets.token_hex(3)}"
+    claimed = Task.objects.filter(pk=task.pk, checks_requested_at=task.checks_requested_at).filter(
+        Q(checks_claimed_until=None) | Q(checks_claimed_until__lt=now)
+    ).update(checks_claimed_by=claim, checks_claimed_until=now + timedelta(seconds=hard))
+    if not claimed:
+        return None
+    if task.checks_claimed_by:
+        TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by="checks",
+                                 note=f"checks taken over from {task.checks_claimed_by}, which stopped")
+    return claim
+
+
+def _run_checks(task: Task) -> list[dict]:
+    """Each check's outcome; when the run's time is up, the checks left are failed, not run."""
+    path = task.project_path or (task.assigned_to.project_path if task.assigned_to else "")
+    results = []
+    try:
+        for check in task.checks:
+            result = run_check(check, task, path) if path else GateResult(False, "no project path to run it in")
+            results.append(_outcome(check, result))
+    except SoftTimeLimitExceeded:
+        stopped = GateResult(False, "not finished: the run went past its time limit")
+        results += [_outcome(check, stopped) for check in task.checks[len(results):]]
+    return results
+
+
+def _outcome(check: str, result: GateResult) -> dict:
+    return {"check": check, "passed": result.passed, "output": result.output, "ran_at": timezone.now().isoformat()}

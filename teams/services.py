@@ -26,6 +26,7 @@ from agents.services import (
 )
 from agents.validation import MAX_BRIEFING, check_briefing, check_name, check_project_path
 from agents.worktrees import check_repository
+from orchestrator.db import connection_release
 from orchestrator.errors import Busy, Conflict, InvalidInput, NotFound, OrchestratorError
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
 from teams.templates import MAX_TEAM_SIZE, MemberSpec
@@ -309,5 +310,6 @@ def standup_run(*, standup: Standup, poll: float = 0.5) -> Standup:
     """Collect replies until every agent answered or the timeout is over, then finish."""
     deadline = standup.created_at + timedelta(seconds=standup.timeout_seconds)
     while standup_collect(standup=standup) and timezone.now() < deadline:
+        connection_release()
         time.sleep(min(poll, max(0.0, (deadline - timezone.now()).total_seconds())))
     return standup_finish(standup=standup)

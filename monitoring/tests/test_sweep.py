@@ -60,8 +60,34 @@ def test_the_schedule_is_written_once_and_follows_the_configured_interval(monkey
 
     sweep = PeriodicTask.objects.get(task="monitoring.sweep_hosts")
     assert sorted(PeriodicTask.objects.exclude(name="celery.backend_cleanup").values_list("task", flat=True)) == [
-        "monitoring.expire_messages", "monitoring.release_messages", "monitoring.sweep_hosts", "teams.finish_standups"]
-    assert sweep.interval.every == 7 and sweep.expire_seconds == 7 and sweep.enabled is False
+        "monitoring.expire_messages", "monitoring.release_messages", "monitoring.sweep_hosts", "tasks.resume_checks",
+        "teams.finish_standups"]
+    assert sweep.interval.every == 7 and sweep.expire_seconds == 5 and sweep.enabled is False
+
+
+def test_a_periodic_job_expires_a_little_before_its_next_run(monkeypatch):
+    from django_celery_beat.models import PeriodicTask
+
+    from monitoring.services import periodic_expiry, schedule_ensure
+
+    assert all(0.5 * period <= periodic_expiry(period) < period for period in (0.5, 2, 5, 10, 60, 3600))
+    monkeypatch.setattr(settings.TMUX_ORC, "health_check_interval", 5.0)
+    schedule_ensure()
+    written = PeriodicTask.objects.exclude(name="celery.backend_cleanup").select_related("interval")
+    assert written and all(job.expire_seconds < job.interval.every for job in written)
+
+
+def test_each_host_sweep_expires_before_the_next_fan_out(monkeypatch):
+    from monitoring import jobs
+
+    sent = []
+    monkeypatch.setattr(jobs.sweep_host, "apply_async", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(jobs.services, "hosts_to_sweep", lambda: ["h1"])
+
+    jobs.sweep_hosts()
+
+    assert [call["args"] for call in sent] == [["h1"]]
+    assert 0 < sent[0]["expires"] < settings.TMUX_ORC.health_check_interval
 
 
 def test_two_beats_in_one_interval_sweep_once(monkeypatch):
