@@ -15,7 +15,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from monitoring.services import schedule_ensure, supervisor_restarted, supervisor_started
 from orchestrator.celery import host_queue
@@ -49,6 +49,8 @@ def _record_restart(host: str, name: str, returncode: int, restarts: int) -> Non
         supervisor_restarted(host=host, process=name, exit_status=exit_status(returncode), restarts=restarts)
     except DatabaseError as error:
         log.error("could not record the restart of %s in the database: %s", name, error)
+    finally:
+        connections.close_all()
 
 
 def startup_token() -> str:
@@ -108,6 +110,7 @@ class Command(OrchestratorCommand):
         supervisor = Supervisor({name: self._command(name, options) for name in parts}, env=env,
                                 on_restart=lambda name, code, n: _record_restart(host, name, code, n))
         _record_start(host, parts)
+        connections.close_all()  # the supervisor only writes now and then: it holds none meanwhile
         signal.signal(signal.SIGTERM, _interrupt)
         supervisor.start()
         try:
