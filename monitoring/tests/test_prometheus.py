@@ -52,11 +52,13 @@ def test_deploy_files_scrape_and_chart_metrics_that_exist(api):
     assert prometheus["scrape_configs"][0]["metrics_path"] == "/metrics"
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "tmux-orchestrator.json").read_text())
     titles = {p["title"] for p in dashboard["panels"]}
-    assert {"Agents by state", "Message delivery latency", "Health sweep duration", "Restarts of crashed agents",
+    assert {"Agents by state", "Message delivery latency", "Health sweep duration",
+            "Restarts: crashed agents and the service's processes",
             "API latency"} <= titles
-    from monitoring.services import worker_started
+    from monitoring.services import supervisor_started, worker_started
 
     worker_started()  # so the sweep time has a sample
+    supervisor_started(host="box", processes=["worker"])  # and the service's restarts
     api.get("/agents/list")  # and request latency too
     exported = {name for name, _ in scrape(api)}
     for panel in dashboard["panels"]:
