@@ -1,5 +1,6 @@
 """Keeps the service's processes (web, worker, beat) running: a child that exits is
-started again after a pause that doubles with each restart in a row (1 s up to 30 s).
+started again after a pause, 1 s after it had run a while, doubling (up to 30 s) while
+it keeps failing as it starts.
 
 Only a child that keeps failing as it starts (five times within a minute, each within
 `START_GRACE` seconds of starting) makes the supervisor give up, with one line that says
@@ -24,7 +25,6 @@ MAX_BACKOFF = 30.0
 START_GRACE = 10.0  # a child that exits sooner than this after starting failed at start
 GIVE_UP_AFTER = 5  # failures at start ...
 GIVE_UP_WINDOW = 60.0  # ... within this many seconds
-STABLE_AFTER = 60.0  # a child that ran this long starts again from the first backoff
 
 
 class GaveUp(Exception):
@@ -114,7 +114,7 @@ class Supervisor:
             if len(child.start_failures) >= GIVE_UP_AFTER:
                 raise GaveUp(f"the {child.name} process failed {len(child.start_failures)} times within "
                              f"{GIVE_UP_WINDOW:.0f} s of starting (last: {status}); giving up")
-        elif ran_for >= STABLE_AFTER:
+        else:  # it had started well: whatever ended it, it comes back soon
             child.backoff = self.first_backoff
         child.restarts += 1
         log.warning("the %s process exited (%s) after %.0f s; starting it again in %g s (restart %d)",

@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from conftest import wait_for
+from orchestrator import supervisor as supervisor_module
 from orchestrator.supervisor import GaveUp, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -65,3 +66,20 @@ def test_stop_ends_every_child(tmp_path):
     supervisor.stop()
 
     assert [p.returncode for p in processes] == [-signal.SIGTERM, -signal.SIGTERM]
+
+
+def test_a_child_that_had_started_well_comes_back_after_the_first_pause_each_time(caplog, monkeypatch):
+    monkeypatch.setattr(supervisor_module, "START_GRACE", 0.2)
+    restarts = []
+    supervisor = Supervisor({"worker": [sys.executable, "-c", "import time, sys; time.sleep(0.4); sys.exit(1)"]},
+                            env=dict(os.environ), first_backoff=0.05, on_restart=lambda *args: restarts.append(args))
+    supervisor.start()
+    with caplog.at_level(logging.WARNING, logger="orchestrator.supervisor"):
+        thread = running(supervisor)
+        try:
+            wait_for(lambda: len(restarts) >= 3, message="three restarts")
+        finally:
+            supervisor.stop()
+            thread.join(timeout=10)
+
+    assert re.findall(r"starting it again in (\S+) s", caplog.text)[:3] == ["0.05", "0.05", "0.05"]
