@@ -249,9 +249,11 @@ def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) 
     if message.submitted_at is not None and _taken(before, before, profile):
         return _delivered(message, "was already submitted by the interrupted attempt")
     while message.submit_presses < MAX_SUBMIT_PRESSES:
-        gateway.send_keys(pane, *profile.submit_keys)
+        # Written before the key goes: a worker killed in between leaves a row that says
+        # "maybe submitted", and the one taking over looks at the screen, not for the text.
         _record(message, submit_presses=message.submit_presses + 1,
                 submitted_at=message.submitted_at or timezone.now())
+        gateway.send_keys(pane, *profile.submit_keys)
         if _wait(gateway, agent, lambda s: _taken(s, before, profile), RESUBMIT_AFTER) is not None:
             return _delivered(message)
         _note(message, f"text still in the input {RESUBMIT_AFTER:.0f} s after Enter; pressing it again")

@@ -98,6 +98,39 @@ def test_a_delivery_that_died_before_recording_its_typing_does_not_type_twice(sh
     assert lines(Path(project_dir) / "single.txt") == ["single"]
 
 
+def died_while_submitting(shell, body: str) -> Message:
+    return Message.objects.create(agent=shell, body=body, status=MessageStatus.DELIVERING, attempts=1,
+                                  claimed_by=f"{settings.TMUX_ORC.agent_host}:999999999", claimed_at=timezone.now(),
+                                  typed_at=timezone.now(), submitted_at=timezone.now(), submit_presses=1)
+
+
+def test_a_delivery_that_died_just_after_pressing_enter_is_delivered_not_typed_again(shell, gateway, project_dir):
+    message = died_while_submitting(shell, "echo pressed >> pressed.txt")
+    gateway.type_text(shell.tmux_pane_id, message.body)
+    gateway.send_keys(shell.tmux_pane_id, "Enter")  # what the worker did before it died
+    wait_for(lambda: lines(Path(project_dir) / "pressed.txt"), message="the command")
+    wait_for(lambda: prompt_shown(gateway, shell), message="the prompt again")
+
+    delivery.deliver_pending(agent_id=shell.pk)
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED, message.error
+    assert "already submitted" in message.delivery_log
+    assert lines(Path(project_dir) / "pressed.txt") == ["pressed"]
+
+
+def test_a_delivery_that_died_as_it_was_about_to_press_enter_is_submitted_once(shell, gateway, project_dir):
+    message = died_while_submitting(shell, "echo about >> about.txt")
+    gateway.type_text(shell.tmux_pane_id, message.body)  # the press was written down, the key never sent
+
+    delivery.deliver_pending(agent_id=shell.pk)
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED, message.error
+    wait_for(lambda: lines(Path(project_dir) / "about.txt"), message="the command")
+    assert lines(Path(project_dir) / "about.txt") == ["about"]
+
+
 def test_a_delivery_held_by_a_live_worker_is_left_alone(shell):
     message = Message.objects.create(agent=shell, body="echo no", status=MessageStatus.DELIVERING, attempts=1,
                                      claimed_by=f"{settings.TMUX_ORC.agent_host}:1", claimed_at=timezone.now())
