@@ -11,6 +11,7 @@ supervisor does.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -39,6 +40,14 @@ def exit_status(returncode: int) -> str:
         except ValueError:
             return f"killed by signal {-returncode}"
     return f"status {returncode}"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL whatever is left in the process group `process` led."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # nothing is left
 
 
 @dataclass
@@ -88,7 +97,8 @@ class Supervisor:
             time.sleep(poll)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Ask every child to stop (SIGTERM); kill those still there after `timeout`."""
+        """Ask every child to stop (SIGTERM); kill those still there after `timeout`, and
+        whatever each one left behind."""
         self._stopping = True
         running = [c.process for c in self.children.values() if c.process and c.process.poll() is None]
         for process in running:
@@ -100,13 +110,19 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for child in self.children.values():
+            if child.process:
+                _kill_group(child.process)
 
     def _spawn(self, child: Child) -> None:
-        child.process = subprocess.Popen(child.command, env=self.env)
+        # Each child leads a process group of its own, so what it started (gunicorn's and
+        # Celery's pool processes) can be ended with it and never holds on to its port.
+        child.process = subprocess.Popen(child.command, env=self.env, start_new_session=True)
         child.started_at, child.restart_at = time.monotonic(), None
 
     def _exited(self, child: Child, now: float) -> None:
         ran_for, status = now - child.started_at, exit_status(child.process.returncode)
+        _kill_group(child.process)  # e.g. web server processes left serving by a killed master
         if ran_for < START_GRACE:
             child.start_failures.append(now)
             while child.start_failures and now - child.start_failures[0] > GIVE_UP_WINDOW:

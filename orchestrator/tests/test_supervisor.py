@@ -83,3 +83,31 @@ def test_a_child_that_had_started_well_comes_back_after_the_first_pause_each_tim
             thread.join(timeout=10)
 
     assert re.findall(r"starting it again in (\S+) s", caplog.text)[:3] == ["0.05", "0.05", "0.05"]
+
+
+def test_what_a_killed_child_had_started_is_ended_before_it_starts_again(tmp_path):
+    """As gunicorn's workers would keep the port of a master killed with SIGKILL."""
+    pid_file = tmp_path / "grandchild"
+    parent = [sys.executable, "-c", "import subprocess, sys, time; "
+              f"p = subprocess.Popen(['sleep', '120']); open({str(pid_file)!r}, 'w').write(str(p.pid)); "
+              "time.sleep(120)"]
+    supervisor = Supervisor({"web": parent}, env=dict(os.environ), first_backoff=0.05)
+    supervisor.start()
+    first = supervisor.process("web").pid
+    grandchild = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), message="the grandchild"))
+    thread = running(supervisor)
+    try:
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: supervisor.process("web").pid != first, message="a new web process")
+        wait_for(lambda: not alive(grandchild), message="the old grandchild to be gone")
+    finally:
+        supervisor.stop()
+        thread.join(timeout=10)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

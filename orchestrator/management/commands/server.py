@@ -112,8 +112,8 @@ class Command(OrchestratorCommand):
         _record_start(host, parts)
         connections.close_all()  # the supervisor only writes now and then: it holds none meanwhile
         signal.signal(signal.SIGTERM, _interrupt)
-        supervisor.start()
         try:
+            supervisor.start()
             if "web" in parts:
                 self._wait_for_web(options, supervisor.process("web"))
             self._banner(options, token, parts)
@@ -123,6 +123,9 @@ class Command(OrchestratorCommand):
         except KeyboardInterrupt:
             self.stdout.write("stopping...")
         finally:
+            # A second Ctrl-C or SIGTERM must not cut the stopping short and leave children behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             supervisor.stop()
 
     @staticmethod
