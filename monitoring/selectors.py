@@ -88,9 +88,11 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
 
 def service_restarts() -> dict[str, dict[str, int]]:
     """Per host, how often its supervisor restarted each process since it started."""
-    rows = Heartbeat.objects.filter(name__startswith="service:")
-    return {row.name.split(":", 1)[1]: {name: p.get("restarts", 0) for name, p in row.details.get("processes", {}).items()}
-            for row in rows}
+    counts: dict[str, dict[str, int]] = {}
+    for row in Heartbeat.objects.filter(name__startswith="service:"):
+        host, _, process = row.name.removeprefix("service:").rpartition(":")
+        counts.setdefault(host, {})[process] = row.details.get("restarts", 0)
+    return counts
 
 
 def agents_by_state() -> dict[str, int]:

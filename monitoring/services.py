@@ -233,18 +233,16 @@ def beat_tick() -> bool:
 # --- the supervisor (tmux-orc server start) -------------------------------------------------
 
 def supervisor_started(*, host: str, processes: list[str]) -> None:
-    """A new `tmux-orc server start` on `host`: its restart counts begin at zero."""
-    _supervisor_write(host, {name: {"restarts": 0} for name in processes})
+    """A new `tmux-orc server start` on `host` runs `processes`: their counts begin at zero.
+    One row per process, so supervisors of different parts on one host (containers) keep
+    their own."""
+    for process in processes:
+        Heartbeat.objects.update_or_create(name=f"service:{host}:{process}",
+                                           defaults={"seen_at": timezone.now(), "details": {"restarts": 0}})
 
 
 def supervisor_restarted(*, host: str, process: str, exit_status: str, restarts: int) -> None:
     """The supervisor on `host` is starting `process` again after it exited."""
-    row = Heartbeat.objects.filter(name=f"service:{host}").first()
-    processes = dict(row.details.get("processes", {})) if row else {}
-    processes[process] = {"restarts": restarts, "last_exit": exit_status, "last_restart_at": timezone.now().isoformat()}
-    _supervisor_write(host, processes)
-
-
-def _supervisor_write(host: str, processes: dict) -> None:
-    Heartbeat.objects.update_or_create(name=f"service:{host}",
-                                       defaults={"seen_at": timezone.now(), "details": {"processes": processes}})
+    details = {"restarts": restarts, "last_exit": exit_status, "last_restart_at": timezone.now().isoformat()}
+    Heartbeat.objects.update_or_create(name=f"service:{host}:{process}",
+                                       defaults={"seen_at": timezone.now(), "details": details})
