@@ -100,6 +100,11 @@ def task_update(*, task: Task, by: str = "", **fields) -> Task:
     return task
 
 
+# No checks asked for, and no run of earlier ones counts: a run finishes only while its
+# claim is still on the task.
+NO_CHECKS = {"checks_requested_at": None, "checks_claimed_by": "", "checks_claimed_until": None}
+
+
 def task_assign(*, task: Task, agent: Agent, by: str = "") -> Task:
     """Give the task to `agent` and send it the task's brief as a message."""
     if agent.state == AgentState.STOPPED:
@@ -108,8 +113,8 @@ def task_assign(*, task: Task, agent: Agent, by: str = "") -> Task:
         raise Conflict(f"task #{task.pk} is {task.status}; it cannot be assigned")
     with transaction.atomic():
         previous = task.status
-        Task.objects.filter(pk=task.pk).update(assigned_to=agent, status=TaskStatus.ASSIGNED, checks_requested_at=None,
-                                               team=task.team or agent.team, updated_at=timezone.now())
+        Task.objects.filter(pk=task.pk).update(assigned_to=agent, status=TaskStatus.ASSIGNED,
+                                               team=task.team or agent.team, updated_at=timezone.now(), **NO_CHECKS)
         task.refresh_from_db()
         TaskEvent.objects.create(task=task, from_status=previous, to_status=TaskStatus.ASSIGNED, by=by,
                                  note=f"assigned to {agent.target}")
@@ -140,7 +145,7 @@ def _move(task: Task, status: str, *, by: str, note: str) -> Task:
         stamps["finished_at"] = now
     with transaction.atomic():
         moved = Task.objects.filter(pk=task.pk, status=task.status).update(
-            status=status, updated_at=now, checks_requested_at=None, **stamps)
+            status=status, updated_at=now, **NO_CHECKS, **stamps)
         if not moved:
             raise Conflict(f"task #{task.pk} was changed meanwhile; look again")
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=status, by=by, note=note)
@@ -150,7 +155,7 @@ def _move(task: Task, status: str, *, by: str, note: str) -> Task:
 
 def _request_checks(task: Task, *, by: str, note: str) -> Task:
     with transaction.atomic():
-        Task.objects.filter(pk=task.pk).update(checks_requested_at=timezone.now(), check_results=[])
+        Task.objects.filter(pk=task.pk).update(**{**NO_CHECKS, "checks_requested_at": timezone.now()}, check_results=[])
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by=by,
                                  note=f"done asked; running {len(task.checks)} check(s). {note}".strip())
         transaction.on_commit(lambda: _enqueue_checks(task, by=by))
@@ -191,8 +196,7 @@ def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
     task = Task.objects.select_related("assigned_to").filter(pk=task_id).first()
     if task is None or task.checks_requested_at is None:
         return
-    if task.status != from_status:  # moved meanwhile: its checks are no longer asked for
-        Task.objects.filter(pk=task.pk).update(checks_requested_at=None)
+    if task.status != from_status:  # moved meanwhile, which ended this request (any now is newer)
         return
     claim = _claim_checks(task)
     if claim is None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from conftest import wait_for
 from tasks.models import Task
-from tasks.services import task_checks_resume, task_create, task_run_checks
+from tasks.services import task_checks_resume, task_create, task_run_checks, task_set_status
 
 
 def asked_for_done(path, command: str, **fields) -> Task:
@@ -94,3 +94,26 @@ def test_checks_whose_job_went_missing_are_run_again_and_others_are_left_alone(t
     assert status[never_started.pk] == status[abandoned.pk] == "done"
     assert status[just_asked.pk] == status[running.pk] == "in_progress"
     assert Task.objects.get(pk=running.pk).checks_claimed_by == "alive:1:y"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_overtaken_by_a_newer_request_leaves_its_results_to_the_newer_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings.TMUX_ORC, "check_timeout", 20.0)
+    runs, go = tmp_path / "runs.txt", tmp_path / "go"
+    task = asked_for_done(tmp_path / "project", f"echo ran >> {runs}; while [ ! -e {go} ]; do sleep 0.05; done")
+    first = run_job_in_a_thread(task)
+    wait_for(runs.exists, message="the first run's check to start")
+
+    task_set_status(task=task, status="done", by="person", note="again")  # a new request meanwhile
+    task.refresh_from_db()
+    assert task.checks_claimed_by == ""  # the new request is free to run
+    go.touch()
+    first.join(timeout=30)
+    task.refresh_from_db()
+    assert task.checks_running and task.status == "in_progress"  # the old run's pass did not count
+
+    run_job(task)  # the new request's job
+
+    assert runs.read_text() == "ran\nran\n"
+    task.refresh_from_db()
+    assert task.status == "done" and not task.checks_running
