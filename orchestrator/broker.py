@@ -84,8 +84,8 @@ class Channel(filesystem.Channel):
         try:
             with open(path, "rb") as file:
                 payload = loads(bytes_to_str(file.read()))
-            if not isinstance(payload, dict):
-                raise ValueError(f"a message is a JSON object, not {type(payload).__name__}")
+            if not (isinstance(payload, dict) and {"body", "properties"} <= payload.keys()):
+                raise ValueError("not a message: a JSON object with its body and properties")
         except (OSError, ValueError) as error:
             aside = os.path.join(self.unreadable_folder, os.path.basename(path))
             log.error("broker: unreadable message file %s (%s); moved to %s", os.path.basename(path), error, aside)
