@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent
@@ -36,13 +37,19 @@ def alert_raise(*, agent: Agent, kind: str, text: str) -> Alert | None:
 def _enqueue(alert: Alert) -> None:
     from monitoring import jobs  # jobs imports this module
 
-    jobs.send_alert.apply_async(args=[alert.pk], expires=3600)
+    jobs.send_alert.apply_async(args=[alert.pk], expires=SEND_WITHIN.total_seconds())
+
+
+SENDING_LEASE = timedelta(minutes=5)  # a send takes seconds; one claimed this long ago died
+LOST_AFTER = timedelta(minutes=1)  # an alert still unsent this long after it was raised
+SEND_WITHIN = timedelta(hours=1)  # older than this, an alert is not worth sending any more
 
 
 def alert_send(*, alert_id: int) -> None:
-    """Send the alert on each channel still pending; a channel that fails is recorded."""
+    """Send the alert on each channel still pending; a channel that fails is recorded.
+    Claimed first, so a second copy of the job sends nothing."""
     alert = Alert.objects.select_related("agent").filter(pk=alert_id).first()
-    if alert is None:
+    if alert is None or not _claim(alert):
         return
     subject = f"[tmux-orchestrator] {alert.agent.target}: {alert.kind.replace('_', ' ')}"
     errors = []
@@ -57,6 +64,23 @@ def alert_send(*, alert_id: int) -> None:
             log.warning("alert %s by %s failed: %s", alert.pk, channel, error)
         Alert.objects.filter(pk=alert.pk).update(**{channel: status})
     Alert.objects.filter(pk=alert.pk).update(error="; ".join(errors)[:1000], sent_at=timezone.now())
+
+
+def _claim(alert: Alert) -> bool:
+    now = timezone.now()
+    unsent = Alert.objects.filter(pk=alert.pk, sent_at=None)
+    return bool(unsent.filter(Q(sending_since=None) | Q(sending_since__lt=now - SENDING_LEASE)).update(
+        sending_since=now))
+
+
+def alerts_resume() -> int:
+    """Enqueue again the alerts whose job went missing (a worker killed with it in hand)."""
+    now = timezone.now()
+    lost = Alert.objects.filter(sent_at=None, created_at__lt=now - LOST_AFTER, created_at__gte=now - SEND_WITHIN).filter(
+        Q(sending_since=None) | Q(sending_since__lt=now - SENDING_LEASE))
+    for alert in lost:
+        _enqueue(alert)
+    return len(lost)
 
 
 def _slack(subject: str, text: str) -> str:

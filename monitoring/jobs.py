@@ -35,3 +35,8 @@ def sweep_host(host: str) -> None:
 @shared_task(name="monitoring.send_alert", acks_late=True, soft_time_limit=60, time_limit=90)
 def send_alert(alert_id: int) -> None:
     alerts.alert_send(alert_id=alert_id)
+
+
+@shared_task(name="monitoring.resume_alerts", time_limit=30)
+def resume_alerts() -> None:
+    alerts.alerts_resume()

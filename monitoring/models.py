@@ -26,6 +26,7 @@ class Alert(models.Model):
     email = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     error = models.CharField(max_length=1000, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    sending_since = models.DateTimeField(null=True, blank=True, help_text="When a worker took it to send.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -193,6 +193,7 @@ SCHEDULE = {
     "Queue scheduled messages when due": ("monitoring.release_messages", 10.0),
     "Close standups whose time is up": ("teams.finish_standups", 10.0),
     "Run again task checks whose job went missing": ("tasks.resume_checks", 60.0),
+    "Send alerts whose job went missing": ("monitoring.resume_alerts", 60.0),
 }
 EXPIRES_AT = 0.8  # of a periodic job's period
 

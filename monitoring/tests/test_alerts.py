@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentState
 from conftest import wait_for
-from monitoring.alerts import alert_raise
+from monitoring.alerts import alert_raise, alert_send, alerts_resume
 from monitoring.models import Alert, AlertKind, DeliveryStatus
 from monitoring.services import _raise_alerts, host_sweep
 
@@ -118,3 +118,19 @@ def test_recovery_giving_up_is_alerted(shell, gateway, webhook, monkeypatch):
 
     assert Agent.objects.get(pk=shell.pk).state == AgentState.FAILED
     assert sorted(Alert.objects.values_list("kind", flat=True)) == [AlertKind.CRASHED, AlertKind.RECOVERY_FAILED]
+
+
+def test_an_alert_whose_job_went_missing_is_sent_once_by_the_reconciler(webhook, eager_jobs):
+    agent = Agent.objects.create(name="a", session_name="p", agent_type="qa", profile="shell", project_path="/tmp",
+                                 host="h1", state=AgentState.CRASHED)
+    alert = Alert.objects.create(agent=agent, kind=AlertKind.CRASHED, text="p:a crashed")  # its job never ran
+    assert alerts_resume() == 0  # just raised: its job may still be on its way
+    Alert.objects.filter(pk=alert.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+
+    assert alerts_resume() == 1
+    alert_send(alert_id=alert.pk)  # a late copy of the original job
+
+    assert len(webhook.received) == 1
+    alert.refresh_from_db()
+    assert alert.slack == DeliveryStatus.SENT and alert.sent_at is not None
+    assert alerts_resume() == 0

@@ -60,7 +60,8 @@ def test_the_schedule_is_written_once_and_follows_the_configured_interval(monkey
 
     sweep = PeriodicTask.objects.get(task="monitoring.sweep_hosts")
     assert sorted(PeriodicTask.objects.exclude(name="celery.backend_cleanup").values_list("task", flat=True)) == [
-        "monitoring.expire_messages", "monitoring.release_messages", "monitoring.sweep_hosts", "tasks.resume_checks",
+        "monitoring.expire_messages", "monitoring.release_messages", "monitoring.resume_alerts",
+        "monitoring.sweep_hosts", "tasks.resume_checks",
         "teams.finish_standups"]
     assert sweep.interval.every == 7 and sweep.expire_seconds == 5 and sweep.enabled is False
 
