@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
@@ -54,6 +55,10 @@ def exception_handler(exc, context):
             "authentication required: send 'Authorization: Bearer <token>' (tmux-orc token create NAME); "
             "for the docs pages, log in at /admin/"
         )
+    if isinstance(exc, OperationalError):  # a pool with no connection free in time, a locked SQLite file
+        log.warning("database unavailable in %s: %s", context.get("view"), exc)
+        return Response(ErrorBody(error_message="the database is busy or unreachable; try again in a moment"),
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
     if isinstance(exc, exceptions.ParseError):
         return Response(ErrorBody(error_message=f"the body is not valid JSON: {exc.detail}"), status=400)
     response = drf_exception_handler(exc, context)

@@ -1,6 +1,6 @@
 """What code that waits does with its database connection."""
 
-from django.db import connection
+from django.db import connection, connections
 
 
 def connection_release() -> None:
@@ -10,3 +10,12 @@ def connection_release() -> None:
     would end it) and without a pool (every read would reconnect)."""
     if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
         connection.close()
+
+
+def connections_close_all() -> None:
+    """Close every connection this process opened, and its pools: for a process that
+    touches the database only now and then (the supervisor of `tmux-orc server start`)."""
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        if getattr(conn, "pool", None) is not None:
+            conn.close_pool()

@@ -2,8 +2,10 @@
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 from rest_framework.test import APIClient
 
+from agents import selectors
 from orchestrator.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +114,15 @@ def test_the_schema_validates_without_a_warning(tmp_path):
 
     call_command("spectacular", "--file", str(tmp_path / "schema.yaml"), "--validate", "--fail-on-warn")
     assert "/tasks/{id}/status" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_a_database_that_cannot_answer_is_a_503_that_says_so(api, monkeypatch):
+    def unavailable(**kwargs):
+        raise OperationalError("couldn't get a connection after 30.00 sec")
+
+    monkeypatch.setattr(selectors, "agent_list", unavailable)
+
+    response = api.get("/agents/list")
+
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error_message"] == "the database is busy or unreachable; try again in a moment"

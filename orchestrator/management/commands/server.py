@@ -15,10 +15,11 @@ import urllib.request
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from monitoring.services import schedule_ensure, supervisor_restarted, supervisor_started
 from orchestrator.celery import host_queue
+from orchestrator.db import connections_close_all
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.models import ApiToken, token_digest
 from orchestrator.services import token_create
@@ -50,7 +51,7 @@ def _record_restart(host: str, name: str, returncode: int, restarts: int) -> Non
     except DatabaseError as error:
         log.error("could not record the restart of %s in the database: %s", name, error)
     finally:
-        connections.close_all()
+        connections_close_all()
 
 
 def startup_token() -> str:
@@ -110,7 +111,7 @@ class Command(OrchestratorCommand):
         supervisor = Supervisor({name: self._command(name, options) for name in parts}, env=env,
                                 on_restart=lambda name, code, n: _record_restart(host, name, code, n))
         _record_start(host, parts)
-        connections.close_all()  # the supervisor only writes now and then: it holds none meanwhile
+        connections_close_all()  # the supervisor only writes now and then: it holds none meanwhile
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             supervisor.start()
