@@ -112,7 +112,10 @@ class Command(OrchestratorCommand):
                                 on_restart=lambda name, code, n: _record_restart(host, name, code, n))
         _record_start(host, parts)
         connections_close_all()  # the supervisor only writes now and then: it holds none meanwhile
-        signal.signal(signal.SIGTERM, _interrupt)
+        # Children run in their own sessions (orchestrator/supervisor.py), so a closed terminal's
+        # SIGHUP reaches only this process: it stops them as Ctrl-C does.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
         try:
             supervisor.start()
             if "web" in parts:
@@ -125,8 +128,8 @@ class Command(OrchestratorCommand):
             self.stdout.write("stopping...")
         finally:
             # A second Ctrl-C or SIGTERM must not cut the stopping short and leave children behind.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
             supervisor.stop()
 
     @staticmethod
