@@ -19,6 +19,9 @@ from agents.models import Agent
 from monitoring.models import Alert, DeliveryStatus
 
 log = logging.getLogger(__name__)
+SENDING_LEASE = timedelta(minutes=5)  # a send takes seconds; one claimed this long ago died
+LOST_AFTER = timedelta(minutes=1)  # an alert still unsent this long after it was raised
+SEND_WITHIN = timedelta(hours=1)  # older than this, an alert is not worth sending any more
 
 
 def alert_raise(*, agent: Agent, kind: str, text: str) -> Alert | None:
@@ -39,10 +42,6 @@ def _enqueue(alert: Alert) -> None:
 
     jobs.send_alert.apply_async(args=[alert.pk], expires=SEND_WITHIN.total_seconds())
 
-
-SENDING_LEASE = timedelta(minutes=5)  # a send takes seconds; one claimed this long ago died
-LOST_AFTER = timedelta(minutes=1)  # an alert still unsent this long after it was raised
-SEND_WITHIN = timedelta(hours=1)  # older than this, an alert is not worth sending any more
 
 
 def alert_send(*, alert_id: int) -> None:

@@ -238,12 +238,15 @@ def supervisor_started(*, host: str, processes: list[str]) -> None:
     One row per process, so supervisors of different parts on one host (containers) keep
     their own."""
     for process in processes:
-        Heartbeat.objects.update_or_create(name=f"service:{host}:{process}",
-                                           defaults={"seen_at": timezone.now(), "details": {"restarts": 0}})
+        _supervised_process(host, process, {"restarts": 0})
 
 
 def supervisor_restarted(*, host: str, process: str, exit_status: str, restarts: int) -> None:
     """The supervisor on `host` is starting `process` again after it exited."""
-    details = {"restarts": restarts, "last_exit": exit_status, "last_restart_at": timezone.now().isoformat()}
+    _supervised_process(host, process, {"restarts": restarts, "last_exit": exit_status,
+                                        "last_restart_at": timezone.now().isoformat()})
+
+
+def _supervised_process(host: str, process: str, details: dict) -> None:
     Heartbeat.objects.update_or_create(name=f"service:{host}:{process}",
                                        defaults={"seen_at": timezone.now(), "details": details})

@@ -202,8 +202,7 @@ def task_run_checks(*, task_id: int, from_status: str, by: str = "") -> None:
     if claim is None:
         return
     results = _run_checks(task)
-    finished = Task.objects.filter(pk=task.pk, checks_claimed_by=claim).update(
-        check_results=results, checks_requested_at=None, checks_claimed_by="", checks_claimed_until=None)
+    finished = Task.objects.filter(pk=task.pk, checks_claimed_by=claim).update(check_results=results, **NO_CHECKS)
     if not finished:
         return  # another worker took the run over: its results stand
     failed = [r["check"] for r in results if not r["passed"]]

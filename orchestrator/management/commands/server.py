@@ -37,21 +37,14 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _record_start(host: str, parts: list[str]) -> None:
-    try:
-        supervisor_started(host=host, processes=parts)
-    except DatabaseError as error:
-        log.error("could not record the start in the database: %s", error)
-
-
-def _record_restart(host: str, name: str, returncode: int, restarts: int) -> None:
+def _record(what: str, write, **fields) -> None:
     """Counted for /monitor/health and /metrics; a database that is down stops nothing."""
     try:
-        supervisor_restarted(host=host, process=name, exit_status=exit_status(returncode), restarts=restarts)
+        write(**fields)
     except DatabaseError as error:
-        log.error("could not record the restart of %s in the database: %s", name, error)
+        log.error("could not record %s in the database: %s", what, error)
     finally:
-        connections_close_all()
+        connections_close_all()  # the supervisor only writes now and then: it holds none meanwhile
 
 
 def startup_token() -> str:
@@ -108,10 +101,10 @@ class Command(OrchestratorCommand):
         if "beat" in parts:
             schedule_ensure()
         host = settings.TMUX_ORC.agent_host
-        supervisor = Supervisor({name: self._command(name, options) for name in parts}, env=env,
-                                on_restart=lambda name, code, n: _record_restart(host, name, code, n))
-        _record_start(host, parts)
-        connections_close_all()  # the supervisor only writes now and then: it holds none meanwhile
+        supervisor = Supervisor({name: self._command(name, options) for name in parts}, env=env, on_restart=(
+            lambda name, code, n: _record(f"the restart of {name}", supervisor_restarted, host=host, process=name,
+                                          exit_status=exit_status(code), restarts=n)))
+        _record("the start", supervisor_started, host=host, processes=parts)
         # Children run in their own sessions (orchestrator/supervisor.py), so a closed terminal's
         # SIGHUP reaches only this process: it stops them as Ctrl-C does.
         for signum in (signal.SIGTERM, signal.SIGHUP):
