@@ -206,3 +206,29 @@ def shell(project_dir, gateway, eager_jobs):
 
 def prompt_shown(gateway, agent) -> bool:
     return gateway.capture_panes([agent.tmux_pane_id])[agent.tmux_pane_id].rstrip().endswith(("$", "#"))
+
+
+@pytest.fixture
+def watcher(tmux_socket):
+    """The host's watcher, following this test's tmux server from a thread of this process
+    (jobs it wakes run where the test says: inline with `eager_jobs`)."""
+    import threading
+
+    from django.db import connection
+
+    from monitoring.watcher import Watcher
+
+    watching = Watcher(host=settings.TMUX_ORC.agent_host, gateway=Gateway(socket_name=tmux_socket))
+
+    def run():
+        try:
+            watching.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name="watcher", daemon=True)
+    thread.start()
+    yield watching
+    watching.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the watcher did not stop"

@@ -20,7 +20,7 @@ from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from agents.gateway import Gateway, TmuxError, local_gateway
-from agents.models import Agent, AgentState, Message, MessageKind, MessageStatus
+from agents.models import Agent, AgentState, Message, MessageKind, MessageStatus, Signal
 from agents.profiles import Profile, get_profile
 from agents.screens import classify_screen, input_text
 from agents.services import agent_pane
@@ -247,7 +247,7 @@ def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) 
         if _wait(gateway, agent, lambda s: _shows_typed(s, message.body, profile), 5) is None:
             raise DeliveryFailed("the typed text did not show in the agent's input")
     if message.submitted_at is not None and _taken(before, before, profile):
-        return _delivered(message, "was already submitted by the interrupted attempt")
+        return _delivered(message, "was already submitted by the interrupted attempt", agent=agent)
     while message.submit_presses < MAX_SUBMIT_PRESSES:
         # Written before the key goes: a worker killed in between leaves a row that says
         # "maybe submitted", and the one taking over looks at the screen, not for the text.
@@ -255,7 +255,7 @@ def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) 
                 submitted_at=message.submitted_at or timezone.now())
         gateway.send_keys(pane, *profile.submit_keys)
         if _wait(gateway, agent, lambda s: _taken(s, before, profile), RESUBMIT_AFTER) is not None:
-            return _delivered(message)
+            return _delivered(message, agent=agent)
         _note(message, f"text still in the input {RESUBMIT_AFTER:.0f} s after Enter; pressing it again")
     raise DeliveryFailed(f"the text stayed in the agent's input after {MAX_SUBMIT_PRESSES} presses of Enter")
 
@@ -280,7 +280,16 @@ def _taken(screen: str, before: str, profile: Profile) -> bool:
     return screen != before  # the program's input cannot be read: the screen must react
 
 
-def _delivered(message: Message, note: str = "") -> None:
+def _delivered(message: Message, note: str = "", *, agent: Agent) -> None:
+    """The agent took the text: it is working on it now, whatever its screen shows yet."""
     if note:
         _note(message, note)
     _record(message, status=MessageStatus.DELIVERED, delivered_at=timezone.now(), error="")
+    agent.refresh_from_db(fields=["state"])
+    if agent.state in TAKES_MESSAGES:
+        agent.set_state(AgentState.WORKING, f"took {message.kind} #{message.pk}", only_from=agent.state,
+                        signal=Signal.DELIVERY)
+
+
+# States in which a submitted message means work has started (not a prompt being answered).
+TAKES_MESSAGES = (AgentState.IDLE, AgentState.STARTING, AgentState.STUCK, AgentState.WORKING)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +125,14 @@ def _int(text: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
+def _pane_info(line: str) -> PaneInfo | None:
+    parts = line.split(SEP)
+    if len(parts) != 10:
+        return None
+    sid, wid, pid_, pid, dead, status, activity, command, sname, wname = parts
+    return PaneInfo(sid, wid, pid_, _int(pid), dead == "1", _int(status), float(activity or 0), command, sname, wname)
+
+
 class Gateway:
     """One tmux server, named by socket (`-L`) or path (`-S`)."""
 
@@ -184,6 +194,12 @@ class Gateway:
                 created[index] = window
         return [created[i] for i in range(len(specs))]
 
+    def session_ids(self) -> set[str]:
+        try:
+            return set(self.run([["list-sessions", "-F", "#{session_id}"]]))
+        except TmuxNotRunning:
+            return set()
+
     def _session_names(self) -> set[str]:
         try:
             return set(self.run([["list-sessions", "-F", "#{session_name}"]]))
@@ -244,16 +260,8 @@ class Gateway:
             lines = self.run([["list-panes", "-a", "-F", PANE_FORMAT]])
         except TmuxNotRunning:
             return []
-        panes = []
-        for line in lines:
-            parts = line.split(SEP)
-            if len(parts) != 10:
-                continue  # a session or window name we did not create held the separator
-            sid, wid, pid_, pid, dead, status, activity, command, sname, wname = parts
-            panes.append(
-                PaneInfo(sid, wid, pid_, _int(pid), dead == "1", _int(status),
-                         float(activity or 0), command, sname, wname)
-            )
+        # A session or window name we did not create may hold the separator: left out.
+        panes = [pane for pane in map(_pane_info, lines) if pane is not None]
         if any(pane.dead and pane.dead_status is None for pane in panes):
             self._nudge_child_reaping()
         return panes
@@ -272,6 +280,18 @@ class Gateway:
 
         Panes that no longer exist are left out of the result.
         """
+        screens = self._capture(pane_ids, history, lambda pane_id: "")
+        return {pane_id: screen for pane_id, (_, screen) in screens.items()}
+
+    def look_at_panes(self, pane_ids: Sequence[str]) -> dict[str, tuple[PaneInfo, str]]:
+        """What `list_panes` says of each pane, with its screen: in one round trip for the
+        panes asked about, whatever else the server runs. Gone panes are left out."""
+        looks = self._capture(pane_ids, 0, lambda pane_id: PANE_FORMAT, by_target=True)
+        return {pane_id: (pane, screen) for pane_id, (info, screen) in looks.items()
+                if (pane := _pane_info(info)) is not None}
+
+    def _capture(self, pane_ids, history: int, heading, by_target: bool = False) -> dict[str, tuple[str, str]]:
+        """{pane id: (its heading line, its screen)}; the heading is displayed before each capture."""
         if not pane_ids:
             return {}
         marker = f"\x1e{secrets.token_hex(4)}"
@@ -279,22 +299,28 @@ class Gateway:
         # Short command names fit more panes on one command line. display-message runs its
         # text through strftime: `%12` would come back as `  %12`.
         groups = [
-            [["display", "-p", f"{marker} {pane_id.replace('%', '%%')}"], ["capturep", "-pJt", pane_id, *start]]
+            [["display", "-p", *(["-t", pane_id] if by_target else []), f"{marker}{pane_id.replace('%', '%%')} "
+              f"{heading(pane_id)}"], ["capturep", "-pJt", pane_id, *start]]
             for pane_id in pane_ids
         ]
         try:
             lines = self._run_grouped(groups)
         except TargetNotFound:
             alive = {p.pane_id for p in self.list_panes()}
-            return self.capture_panes([p for p in pane_ids if p in alive], history=history) if alive else {}
-        screens: dict[str, list[str]] = {}
+            return self._capture([p for p in pane_ids if p in alive], history, heading, by_target) if alive else {}
+        screens: dict[str, tuple[str, list[str]]] = {}
         current: list[str] | None = None
         for line in lines:
             if line.startswith(marker):
-                current = screens.setdefault(line[len(marker) + 1:], [])
+                pane_id, _, info = line[len(marker):].partition(" ")
+                current = screens.setdefault(pane_id, (info, []))[1]
             elif current is not None:
                 current.append(line)
-        return {pane_id: "\n".join(text) for pane_id, text in screens.items()}
+        return {pane_id: (info, "\n".join(text)) for pane_id, (info, text) in screens.items()}
+
+    def follow_output(self, session_id: str) -> OutputFollower:
+        """A control-mode client on the session, telling which of its panes print."""
+        return OutputFollower(self.server, session_id)
 
     # -- typing ---------------------------------------------------------------------------
     def type_text(self, pane_id: str, text: str) -> None:
@@ -337,6 +363,66 @@ class Gateway:
             self.run([["kill-server"]])
         except (TmuxNotRunning, TargetNotFound):
             pass
+
+
+@dataclass
+class Printed:
+    """What a control-mode client read: the panes that printed, whether windows came or
+    went, and whether the client is gone (its session closed, the server stopped)."""
+
+    panes: set[str] = field(default_factory=set)
+    windows_changed: bool = False
+    closed: bool = False
+
+
+class OutputFollower:
+    """A tmux control-mode client attached to one session (tmux reports output only for the
+    panes of the session a control client is on). It is read-only and ignores size, so a
+    person attached to the session sees nothing change."""
+
+    def __init__(self, server: libtmux.Server, session_id: str):
+        self.session_id = session_id
+        socket = ["-S", str(server.socket_path)] if server.socket_path else ["-L", str(server.socket_name or "default")]
+        self.process = subprocess.Popen(
+            [shutil.which("tmux") or "tmux", *socket, "-C", "attach-session", "-f", "ignore-size,read-only",
+             "-t", session_id],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
+        )
+        os.set_blocking(self.process.stdout.fileno(), False)
+        self._partial = b""
+
+    def fileno(self) -> int:
+        return self.process.stdout.fileno()
+
+    def read(self) -> Printed:
+        """What arrived since the last read; call when `fileno()` is readable."""
+        printed = Printed()
+        try:
+            data = os.read(self.fileno(), 1 << 16)
+        except BlockingIOError:
+            return printed
+        printed.closed = not data
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.startswith(b"%output "):
+                printed.panes.add(line.split(b" ", 2)[1].decode("ascii", "replace"))
+            elif line.startswith((b"%window-", b"%unlinked-window-", b"%layout-change", b"%session-window")):
+                printed.windows_changed = True
+            elif line.startswith(b"%exit"):
+                printed.closed = True
+        return printed
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdin.close()
+        self.process.stdout.close()
 
 
 def local_gateway() -> Gateway:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from dataclasses import dataclass, field
 
 from django.db import models, transaction
@@ -20,6 +20,16 @@ class AgentState(models.TextChoices):
 
 
 LIVE_STATES = [s for s in AgentState if s != AgentState.STOPPED]
+
+
+class Signal(models.TextChoices):
+    """Where a state came from."""
+
+    SCREEN = "screen"  # the pane's screen, read by the watcher or the sweep
+    HOOK = "hook"  # the agent program's own report (Claude Code hooks)
+    PROCESS = "process"  # tmux: the pane's program exited, its window is gone
+    DELIVERY = "delivery"  # a message was just submitted: the agent took it and works on it
+    SERVICE = "service"  # the orchestrator itself: spawned, restarted, killed
 
 
 class Agent(models.Model):
@@ -54,6 +64,13 @@ class Agent(models.Model):
         max_length=1024, blank=True, help_text="The git repository whose worktree `project_path` is, if any."
     )
     git_branch = models.CharField(max_length=200, blank=True, help_text="The branch of its worktree.")
+    # The last reading of its screen (state, markers matched, lines read), for `explain`.
+    observation = models.JSONField(default=dict, blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True)
+    # The agent program's last word about itself (a hook), and when.
+    hook_event = models.CharField(max_length=40, blank=True)
+    hook_state = models.CharField(max_length=20, choices=AgentState.choices, blank=True)
+    hook_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["session_name", "name"]
@@ -73,8 +90,9 @@ class Agent(models.Model):
     def target(self) -> str:
         return f"{self.session_name}:{self.name}"
 
-    def set_state(self, state: str, reason: str, *, only_from: str | None = None, **fields) -> bool:
-        """Move to `state` for `reason`, saving `fields` with it.
+    def set_state(self, state: str, reason: str, *, only_from: str | None = None, signal: str = Signal.SERVICE,
+                  **fields) -> bool:
+        """Move to `state` for `reason` (told by `signal`), saving `fields` with it.
 
         With `only_from`, only if the row is still in that state: a sweep that looked a
         moment ago must not undo a kill or restart that happened since.
@@ -90,7 +108,7 @@ class Agent(models.Model):
             if not rows.update(**changes):
                 return False
             if moved:
-                AgentEvent.objects.create(agent_id=self.pk, from_state=self.state, to_state=state,
+                AgentEvent.objects.create(agent_id=self.pk, from_state=self.state, to_state=state, signal=signal,
                                           reason=reason[:500], created_at=changes["state_changed_at"])
         for name, value in changes.items():
             setattr(self, name, value)
@@ -105,6 +123,7 @@ class StateSeen:
     state: str
     reason: str
     fields: dict = field(default_factory=dict)
+    signal: str = Signal.SCREEN
 
     def values(self, now) -> dict:
         values = {"state": self.state, "state_reason": self.reason[:500], **self.fields}
@@ -130,12 +149,13 @@ def agents_set_states(seen: list[StateSeen]) -> int:
         rows = Agent.objects.select_for_update().filter(pk__in=[s.agent.pk for s in seen])
         current = dict(rows.values_list("pk", "state"))
         seen = [s for s in seen if current.get(s.agent.pk) == s.agent.state]
-        groups: dict[tuple, list[int]] = defaultdict(list)
+        groups: dict[str, tuple[dict, list[int]]] = {}
         for s in seen:
-            groups[tuple(sorted(s.values(now).items()))].append(s.agent.pk)
-        for values, pks in groups.items():
-            Agent.objects.filter(pk__in=pks).update(**dict(values))
-        events = [AgentEvent(agent_id=s.agent.pk, from_state=s.agent.state, to_state=s.state,
+            values = s.values(now)
+            groups.setdefault(json.dumps(values, sort_keys=True, default=str), (values, []))[1].append(s.agent.pk)
+        for values, pks in groups.values():
+            Agent.objects.filter(pk__in=pks).update(**values)
+        events = [AgentEvent(agent_id=s.agent.pk, from_state=s.agent.state, to_state=s.state, signal=s.signal,
                              reason=s.reason[:500], created_at=now) for s in seen if s.state != s.agent.state]
         AgentEvent.objects.bulk_create(events)
     for s in seen:
@@ -151,6 +171,7 @@ class AgentEvent(models.Model):
     from_state = models.CharField(max_length=20, choices=AgentState.choices)
     to_state = models.CharField(max_length=20, choices=AgentState.choices)
     reason = models.CharField(max_length=500, blank=True)
+    signal = models.CharField(max_length=10, choices=Signal.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -250,6 +271,10 @@ class Message(models.Model):
     reply = models.TextField(blank=True, help_text="What the agent answered.")
     replied_at = models.DateTimeField(null=True, blank=True)
     not_before = models.DateTimeField(null=True, blank=True, help_text="A scheduled message is queued at this time.")
+    # The program's own receipt (Claude Code's UserPromptSubmit hook): what it says it got.
+    received_at = models.DateTimeField(null=True, blank=True)
+    received_exactly = models.BooleanField(null=True, help_text="The program received the body byte for byte.")
+    received_text = models.TextField(blank=True, help_text="What the program received, kept when it differs.")
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from agents.models import AgentState
 from agents.profiles import Profile
@@ -46,22 +47,44 @@ def _input_text(lines: list[str], profile: Profile) -> str | None:
     return found.group("input").strip() if found else None
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a screen says and what it was read from: the markers that matched (or what
+    showed instead) and the bottom lines that were looked at."""
+
+    state: str | None
+    matched: tuple[str, ...]
+    lines: tuple[str, ...]
+
+
 def classify_screen(screen: str, profile: Profile) -> str | None:
     """The state the screen shows (idle, working, waiting_approval), or None if unclear."""
+    return read_screen(screen, profile).state
+
+
+def read_screen(screen: str, profile: Profile) -> Reading:
+    """`classify_screen`, with the evidence."""
     lines = _lines(screen)
-    bottom = "\n".join(lines[-BOTTOM_LINES:])
-    if any(re.search(marker, bottom, re.MULTILINE) for marker in profile.approval_markers):
-        return AgentState.WAITING_APPROVAL
-    if any(re.search(marker, bottom, re.MULTILINE) for marker in profile.working_markers):
-        return AgentState.WORKING
+    bottom = lines[-BOTTOM_LINES:]
+    state, matched = _state(lines, "\n".join(bottom), profile)
+    return Reading(state, matched, tuple(bottom))
+
+
+def _state(lines: list[str], bottom: str, profile: Profile) -> tuple[str | None, tuple[str, ...]]:
+    for state, markers in ((AgentState.WAITING_APPROVAL, profile.approval_markers),
+                           (AgentState.WORKING, profile.working_markers)):
+        matched = tuple(f"{state} marker {m!r}" for m in markers if re.search(m, bottom, re.MULTILINE))
+        if matched:
+            return state, matched
     last = lines[-1] if lines else ""
     if profile.input_style == "box" and _input_text(lines, profile) is not None:
-        return AgentState.IDLE  # its input box is drawn, waiting (perhaps with text in it)
+        return AgentState.IDLE, ("its input box is drawn, waiting (perhaps with text in it)",)
     if profile.input_style == "line" and _input_text(lines, profile) == "":
-        return AgentState.IDLE  # a bare prompt; text after it may be a command still running
-    if any(re.search(marker, last) for marker in profile.ready_markers):
-        return AgentState.IDLE
-    return None
+        return AgentState.IDLE, ("a bare prompt on the last line",)  # text after it may be a command running
+    matched = tuple(f"ready marker {m!r}" for m in profile.ready_markers if re.search(m, last))
+    if matched:
+        return AgentState.IDLE, matched
+    return None, ()
 
 
 DONE_LINE = re.compile(r"^\s*[✶✻✽✢✳∗·*] \S+ for \d")  # "✻ Brewed for 4s": a turn's footer

@@ -88,9 +88,11 @@ def cmdline(pid: int) -> list[str]:
 
 
 def role_of(argv: list[str]) -> str:
-    """Which part of the service a supervisor's child is: web, worker or beat."""
+    """Which part of the service a supervisor's child is: web, worker, watcher or beat."""
     if "gunicorn" in argv:
         return "web"
+    if "watcher" in argv:
+        return "watcher"
     if "celery" in argv and "worker" in argv:
         return "worker"
     if "celery" in argv and "beat" in argv:
@@ -166,7 +168,7 @@ class Service:
 
     # -- what runs ---------------------------------------------------------------------------
     def children(self) -> dict[int, str]:
-        """The supervisor's children (bin/run execs `tmux-orc server start`): pid -> web, worker or beat."""
+        """The supervisor's children (bin/run execs `tmux-orc server start`): pid -> web, worker, watcher or beat."""
         if not self.running:
             return {}
         return {pid: role_of(cmdline(pid)) for pid in children_of(self.process.pid)}

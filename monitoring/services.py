@@ -3,34 +3,34 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway
-from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus, StateSeen, agents_set_states
+from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus, Signal, agents_set_states
 from agents.profiles import all_profiles
-from agents.screens import classify_screen, reply_after
+from agents.screens import reply_after
 from agents.selectors import hosts_with_live_agents
 from agents.services import enqueue_delivery, operations_resume
 from monitoring.alerts import alert_raise
 from monitoring.models import AlertKind, Heartbeat
+from monitoring.looks import HOOK_TRUSTED_FOR, LOOK_FIELDS, activity_time, crash_reason, crashed, seen
 from monitoring.recovery import recover_crashed
 
-SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
-RECENT_OUTPUT_SECONDS = 3.0
 SWEPT_STATES = [state for state in LIVE_STATES if state != AgentState.FAILED]
-# What a sweep reads of each agent; the rest (the briefing above all) loads if a restart needs it.
-SWEEP_FIELDS = ["name", "session_name", "profile", "host", "tmux_pane_id", "state", "state_reason", "state_changed_at",
-                "last_activity_at", "recovery_attempts", "next_recovery_at"]
+# The watcher leaves crashed agents to the sweep, which restarts them.
+WATCHED_STATES = [state for state in SWEPT_STATES if state != AgentState.CRASHED]
 
 
 def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     """Look at every live agent of `host` in two tmux round trips; return how many changed.
-    Crashed agents are then restarted, as far as recovery allows."""
+    Crashed agents are then restarted, as far as recovery allows. The watcher sees changes
+    as they happen; the sweep is the reconciler that catches what no output announced (a
+    silent crash, a missed event, drift)."""
     started = time.monotonic()
-    agents = list(Agent.objects.filter(host=host, state__in=SWEPT_STATES).exclude(tmux_pane_id="").only(*SWEEP_FIELDS))
+    agents = list(Agent.objects.filter(host=host, state__in=SWEPT_STATES).exclude(tmux_pane_id="").only(*LOOK_FIELDS))
     gateway = gateway or local_gateway()
     panes = {pane.pane_id: pane for pane in gateway.list_panes()}
     operations_resume(host=host)
@@ -40,47 +40,57 @@ def host_sweep(*, host: str, gateway: Gateway | None = None) -> int:
     before = {agent.pk: agent.state for agent in agents}
     gone_reason = "the window is gone" if panes else "the tmux server is not running"
     profiles = all_profiles()
-    seen, alive = [], []
+    looks, alive = [], []
     for agent in agents:
         pane = panes.get(agent.tmux_pane_id)
-        crash = _crash_reason(agent, pane, profiles, gone_reason)
+        crash = crash_reason(agent, pane, profiles, gone_reason)
         if crash:
-            seen.append(StateSeen(agent, AgentState.CRASHED, crash))
+            looks.append(crashed(agent, crash))
         else:
             alive.append((agent, pane))
     # Only screens that changed since the last look (or never looked at) are captured.
-    to_look = [agent.tmux_pane_id for agent, pane in alive if _needs_look(agent, pane)]
-    screens = gateway.capture_panes(to_look)
+    screens = gateway.capture_panes([agent.tmux_pane_id for agent, pane in alive if _needs_look(agent, pane)])
     for agent, pane in alive:
-        activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
-        state, reason = _seen_state(agent, activity, screens.get(agent.tmux_pane_id), profiles.get(agent.profile))
-        fields = {"last_activity_at": activity} if agent.last_activity_at != activity else {}
-        seen.append(StateSeen(agent, state, reason, fields))
-    changed = agents_set_states(seen)
+        looks.append(seen(agent, activity_time(pane), screens.get(agent.tmux_pane_id), profiles.get(agent.profile)))
+    changed = agents_set_states(looks)
     _raise_alerts(agents, before)
     recover_crashed(agents=[agent for agent in agents if agent.state == AgentState.CRASHED])
-    live = [agent for agent, _ in alive]
-    _resume_deliveries(host, live)
-    _record_replies(gateway, host, [agent for agent in live if agent.state == AgentState.IDLE], profiles)
+    _after_looking(gateway, host, [agent for agent, _ in alive], profiles)
     _heartbeat(host, panes, started, agents=len(agents), changed=changed)
     return changed
 
 
-def _seen_state(agent: Agent, activity: datetime, screen: str | None, profile) -> tuple[str, str]:
-    """The state of a live agent from its screen (None: the same screen as last time)."""
-    quiet = (timezone.now() - activity).total_seconds()
-    readable = bool(profile and profile.input_style)
-    if screen is not None:
-        state = classify_screen(screen, profile) if profile else None
-    else:  # unchanged: the same state, though an unreadable program's output may have stopped
-        state = None if agent.state == AgentState.WORKING and not readable else agent.state
-    if state is None:  # no input on screen means busy; for a program we cannot read, its output
-        state = AgentState.WORKING if readable or quiet < RECENT_OUTPUT_SECONDS else AgentState.IDLE
-    reason = "seen on screen" if state != agent.state else agent.state_reason
-    if state == AgentState.WORKING and quiet > settings.TMUX_ORC.stuck_after:
-        stuck_for = f"working, but its screen has not changed for {quiet:.0f} s"
-        state, reason = AgentState.STUCK, agent.state_reason if agent.state == AgentState.STUCK else stuck_for
-    return state, reason
+def panes_observe(*, host: str, pane_ids: list[str], gateway: Gateway | None = None) -> dict[str, float]:
+    """Look at the agents in panes that just printed, in one tmux round trip, and write what
+    changed at once: what the watcher calls when a pane's output settles. Returns the panes
+    to look at again, and in how many seconds (a hook outranked their screen for now)."""
+    agents = list(Agent.objects.filter(host=host, state__in=WATCHED_STATES, tmux_pane_id__in=pane_ids)
+                  .only(*LOOK_FIELDS))
+    if not agents:
+        return {}
+    gateway = gateway or local_gateway()
+    found = gateway.look_at_panes([agent.tmux_pane_id for agent in agents])
+    profiles = all_profiles()
+    before = {agent.pk: agent.state for agent in agents}
+    looks, alive = [], []
+    for agent in agents:
+        pane, screen = found.get(agent.tmux_pane_id, (None, ""))
+        crash = crash_reason(agent, pane, profiles, "the window is gone")
+        looks.append(crashed(agent, crash) if crash else
+                     seen(agent, activity_time(pane), screen, profiles.get(agent.profile)))
+        if not crash:
+            alive.append(agent)
+    agents_set_states(looks)
+    _raise_alerts(agents, before)
+    _after_looking(gateway, host, alive, profiles)
+    return {look.agent.tmux_pane_id: HOOK_TRUSTED_FOR for look in looks if look.signal == Signal.HOOK}
+
+
+def _after_looking(gateway: Gateway, host: str, alive: list[Agent], profiles: dict) -> None:
+    """What waits on a look: a queued message for an agent that can take it, and the answer
+    of one back at its prompt."""
+    _resume_deliveries(host, alive)
+    _record_replies(gateway, host, [agent for agent in alive if agent.state == AgentState.IDLE], profiles)
 
 
 def _heartbeat(host: str, panes: dict, started: float, **details) -> None:
@@ -165,23 +175,14 @@ def _resume_deliveries(host: str, agents: list[Agent]) -> None:
 def _needs_look(agent: Agent, pane: PaneInfo) -> bool:
     """Whether the screen may differ from the last look. tmux keeps activity in whole
     seconds, so output in the same second as the last one does not change it: a pane
-    stays worth a look until one sweep has seen it a full second after its last output."""
-    activity = datetime.fromtimestamp(pane.activity, dt_timezone.utc)
+    stays worth a look until one sweep has seen it a full second after its last output.
+    A hook that outranked the screen a moment ago wants the screen looked at again."""
+    activity = activity_time(pane)
     recent = (timezone.now() - activity).total_seconds() < settings.TMUX_ORC.health_check_interval + 1.5
-    return recent or activity != agent.last_activity_at or agent.state in (AgentState.STARTING, AgentState.CRASHED)
-
-
-def _crash_reason(agent: Agent, pane: PaneInfo | None, profiles: dict, gone_reason: str) -> str:
-    # A restarted tmux server hands out pane ids from %0 again: the id must also be in
-    # the agent's own window to be the agent's pane.
-    if pane is None or (pane.session_name, pane.window_name) != (agent.session_name, agent.name):
-        return gone_reason
-    if pane.dead:  # tmux may see the pane close a moment before it has the exit status
-        return "the program exited" + (f" with status {pane.dead_status}" if pane.dead_status is not None else "")
-    profile = profiles.get(agent.profile)
-    if profile and profile.program not in SHELLS and pane.current_command in SHELLS:
-        return "the agent program exited back to a shell"
-    return ""
+    hooked = agent.hook_at and (timezone.now() - agent.hook_at).total_seconds() < (
+        settings.TMUX_ORC.health_check_interval + HOOK_TRUSTED_FOR + 1.5)
+    return (recent or hooked or activity != agent.last_activity_at
+            or agent.state in (AgentState.STARTING, AgentState.CRASHED))
 
 
 # --- the schedule ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ HealthSerializer = inline_serializer(
         "restarts": serializers.DictField(
             child=serializers.DictField(child=serializers.IntegerField()),
             help_text="Per host, how often `tmux-orc server start` restarted each of its processes "
-                      "(web, worker, beat) since it started."),
+                      "(web, worker, watcher, beat) since it started."),
         "response_time_ms": serializers.FloatField(),
     },
 )

@@ -49,7 +49,7 @@ class OrchestratorCollector:
             alerts.add_metric([kind], count)
         yield alerts
         service = CounterMetricFamily("tmux_orc_service_restarts", "Restarts of the service's own processes "
-                                      "(web, worker, beat) by their supervisor.", labels=["host", "process"])
+                                      "(web, worker, watcher, beat) by their supervisor.", labels=["host", "process"])
         for host, processes in service_restarts().items():
             for process, count in processes.items():
                 service.add_metric([host, process], count)

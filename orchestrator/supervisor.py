@@ -1,4 +1,4 @@
-"""Keeps the service's processes (web, worker, beat) running: a child that exits is
+"""Keeps the service's processes (web, worker, watcher, beat) running: a child that exits is
 started again after a pause, 1 s after it had run a while, doubling (up to 30 s) while
 it keeps failing as it starts.
 

@@ -69,7 +69,7 @@ def test_list_and_status(api, gateway, eager_jobs, project_dir):
     assert [a["target"] for a in listed["data"]] == [target]
     status = api.get("/agents/status", {"target": target, "include_activity": "true"}).json()["data"]
     assert status["target"] == target and status["state"] == "idle" and status["responsive"] is True
-    assert status["activity_summary"][-1].endswith("starting -> idle: seen on screen")
+    assert status["activity_summary"][-1].endswith("-> idle: seen on screen: a bare prompt on the last line")
     assert status["health_score"] == 100 and status["idle_minutes"] == 0 and status["uptime_minutes"] == 0
 
 

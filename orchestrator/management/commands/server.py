@@ -1,4 +1,4 @@
-"""tmux-orc server start: the web server, the Celery worker for this host, and Celery beat."""
+"""tmux-orc server start: the web server, the Celery worker and the watcher for this host, and Celery beat."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ TMUX_MISSING = """tmux is not installed, and agents run in tmux. Install it, the
   Debian/Ubuntu:  sudo apt-get install tmux
   Fedora:         sudo dnf install tmux
   macOS:          brew install tmux"""
-PROCESSES = ("web", "worker", "beat")
+PROCESSES = ("web", "worker", "watcher", "beat")
 log = logging.getLogger("orchestrator.supervisor")
 
 
@@ -62,7 +62,7 @@ def startup_token() -> str:
 
 
 class Command(OrchestratorCommand):
-    help = "Run the service: web server, Celery worker and Celery beat, until Ctrl-C."
+    help = "Run the service: web server, Celery worker, watcher and Celery beat, until Ctrl-C."
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -76,7 +76,8 @@ class Command(OrchestratorCommand):
         start.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
         start.add_argument(
             "--only", choices=PROCESSES, action="append",
-            help="run only this part (repeatable); e.g. --only worker on a host that just runs agents",
+            help="run only this part (repeatable); e.g. --only worker on a host that just runs agents "
+                 "(the worker brings its host's watcher)",
         )
 
     def handle(self, *args, **options):
@@ -90,7 +91,9 @@ class Command(OrchestratorCommand):
             env["TMUX_ORC_LOG_LEVEL"] = "DEBUG"
         if options["log_level"]:
             env["TMUX_ORC_LOG_LEVEL"] = options["log_level"]
-        parts = options["only"] or list(PROCESSES)
+        parts = [part for part in PROCESSES if part in (options["only"] or PROCESSES)]
+        if "worker" in parts and "watcher" not in parts:
+            parts.insert(parts.index("worker") + 1, "watcher")  # a host's agents are watched where they run
         env["PROMETHEUS_MULTIPROC_DIR"] = self._fresh_metrics_dir()
         # The address chosen here is the one agents are told (TMUX_ORC_URL, their MCP config).
         env["TMUX_ORC_HOST"], env["TMUX_ORC_PORT"] = options["host"], str(options["port"])
@@ -151,6 +154,8 @@ class Command(OrchestratorCommand):
                 "--queues", f"orchestrator,{host_queue(orc.agent_host)}", "--hostname", f"orc@{orc.agent_host}",
                 "--concurrency", str(orc.worker_concurrency), "--loglevel", level,
             ]
+        if name == "watcher":
+            return [sys.executable, "-m", "orchestrator.cli", "watcher"]
         return [
             sys.executable, "-m", "celery", "-A", "orchestrator", "beat",
             "--loglevel", level,

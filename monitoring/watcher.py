@@ -1,0 +1,159 @@
+"""The host's watcher: tmux tells it which agent panes print, and it has them looked at
+when their output settles, so a change of state is written within a fraction of a second.
+
+It keeps one tmux control-mode client per session that holds this host's agents (tmux
+reports output only for the session a control client is on) and knows nothing of agents
+beyond "this pane printed": what the pane's screen means is `panes_observe`'s, the same
+reading as the sweep's. Why control mode rather than `pipe-pane`: see bench/watch_sources.py
+and the README.
+
+When to look at a pane that printed:
+- a burst is over: no output for SETTLE seconds (the end of a turn, a prompt drawn);
+- a quiet pane started printing: FIRST_LOOK seconds after, to catch the start of work;
+- a pane that never stops (a spinner): at most every EVERY seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import time
+from dataclasses import dataclass
+
+from django.db import DatabaseError, close_old_connections
+
+from agents.gateway import Gateway, OutputFollower, TmuxError
+from agents.models import Agent
+from monitoring.services import WATCHED_STATES, panes_observe
+
+log = logging.getLogger(__name__)
+SETTLE = 0.15
+FIRST_LOOK = 0.05
+EVERY = 1.0
+REFRESH = 1.0  # seconds between looks at which sessions hold the host's agents
+RETRY = 1.0  # seconds before looking again at panes whose look failed
+
+
+@dataclass
+class Printing:
+    first: float  # when the pane printed first since it was last looked at
+    last: float  # when it printed last
+
+
+class Watcher:
+    """Follows the tmux sessions of `host`'s agents until `stop()`."""
+
+    def __init__(self, *, host: str, gateway: Gateway):
+        self.host, self.gateway = host, gateway
+        self.followers: dict[str, OutputFollower] = {}
+        self.printing: dict[str, Printing] = {}
+        self.looked_at: dict[str, float] = {}
+        self.again: dict[str, float] = {}  # pane: when to look at it again, printing or not
+        self.selector = selectors.DefaultSelector()
+        self.refresh_at = 0.0
+        self.looks = 0
+        self._stopping = False
+
+    def run(self) -> None:
+        try:
+            while not self._stopping:
+                self.step()
+        finally:
+            for follower in list(self.followers.values()):
+                self._drop(follower)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def step(self) -> None:
+        """Wait for output (or the next look that is due), then look at what is due."""
+        now = time.monotonic()
+        if now >= self.refresh_at:
+            self._refresh()
+        timeout = max(0.0, min([self.refresh_at, *self._times_due()]) - time.monotonic())
+        if not self.followers:
+            time.sleep(timeout)  # nothing to follow yet
+        for key, _ in self.selector.select(timeout) if self.followers else []:
+            if self.followers.get(key.fileobj.session_id) is key.fileobj:  # not dropped meanwhile
+                self._read(key.fileobj)
+        due = self._due(time.monotonic())
+        if due:
+            self._look(due)
+
+    # -- output ---------------------------------------------------------------------------
+    def _read(self, follower: OutputFollower) -> None:
+        printed = follower.read()
+        now = time.monotonic()
+        for pane_id in printed.panes:
+            if pane_id in self.printing:
+                self.printing[pane_id].last = now
+            else:
+                self.printing[pane_id] = Printing(now, now)
+        if printed.windows_changed:
+            self.refresh_at = now
+        if printed.closed:
+            self._drop(follower)
+            self.refresh_at = min(self.refresh_at, now + REFRESH)
+
+    def _times_due(self) -> list[float]:
+        times = list(self.again.values())
+        for pane_id, printing in self.printing.items():
+            times.append(min(printing.last + SETTLE,
+                             max(printing.first + FIRST_LOOK, self.looked_at.get(pane_id, 0.0) + EVERY)))
+        return times
+
+    def _due(self, now: float) -> list[str]:
+        due = [pane_id for pane_id, when in self.again.items() if when <= now]
+        for pane_id, printing in self.printing.items():
+            settled = now - printing.last >= SETTLE
+            started = now - printing.first >= FIRST_LOOK and now - self.looked_at.get(pane_id, 0.0) >= EVERY
+            if settled or started:
+                due.append(pane_id)
+        return list(dict.fromkeys(due))
+
+    def _look(self, pane_ids: list[str]) -> None:
+        now = time.monotonic()
+        for pane_id in pane_ids:
+            self.printing.pop(pane_id, None)
+            self.again.pop(pane_id, None)
+            self.looked_at[pane_id] = now
+        try:
+            again = panes_observe(host=self.host, pane_ids=pane_ids, gateway=self.gateway)
+        except (DatabaseError, TmuxError) as error:
+            log.warning("could not look at %d panes: %s", len(pane_ids), error)
+            close_old_connections()
+            again = dict.fromkeys(pane_ids, RETRY)
+        self.looks += 1
+        for pane_id, seconds in again.items():
+            self.again[pane_id] = now + seconds
+
+    # -- sessions -------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Follow the sessions that hold the host's agents now; a new one is looked at whole."""
+        self.refresh_at = time.monotonic() + REFRESH
+        try:
+            panes = dict(Agent.objects.filter(host=self.host, state__in=WATCHED_STATES)
+                         .exclude(tmux_pane_id="").values_list("tmux_pane_id", "tmux_session_id"))
+            sessions = set(panes.values()) & self.gateway.session_ids()
+        except (DatabaseError, TmuxError) as error:
+            log.warning("could not list the sessions to follow: %s", error)
+            close_old_connections()
+            return
+        for session_id in sessions - set(self.followers):
+            follower = self.gateway.follow_output(session_id)
+            self.followers[session_id] = follower
+            self.selector.register(follower, selectors.EVENT_READ)
+            now = time.monotonic()
+            for pane_id in (pane for pane, session in panes.items() if session == session_id):
+                self.again[pane_id] = now
+        for session_id in set(self.followers) - sessions:
+            self._drop(self.followers[session_id])
+
+    def _drop(self, follower: OutputFollower) -> None:
+        if self.followers.get(follower.session_id) is follower:
+            del self.followers[follower.session_id]
+        try:
+            self.selector.unregister(follower)
+        except (KeyError, ValueError):
+            pass
+        follower.close()
