@@ -129,7 +129,7 @@ def test_agent_status_json_reports_the_state(eager_jobs, tmux_socket, project_di
     assert data["target"] == TARGET
     assert data["state"] in ("starting", "working")  # with jobs inline, it takes its briefing at once
     assert data["restart_count"] == 0
-    assert data["health_score"] == 60
+    assert data["health_score"] == {"starting": 60, "working": 100}[data["state"]]
 
 
 @lifecycle
