@@ -27,6 +27,7 @@ class Reply:
 @dataclass
 class AnthropicStub:
     requests: list[dict] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)  # time.time() each turn's answer was sent
     script: list[Reply] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -87,10 +88,13 @@ class AnthropicStub:
                 with stub.lock:
                     stub.requests.append(request)
                     reply = stub.script.pop(0) if request.get("tools") and stub.script else Reply(text="Done.")
-                time.sleep(reply.delay)
+                time.sleep(reply.delay)  # the model "thinking": what keeps the agent busy
                 blocks = _blocks(reply)
                 if request.get("stream"):
                     self._stream(request.get("model", "claude"), blocks, reply)
+                    if request.get("tools"):
+                        with stub.lock:
+                            stub.answered.append(time.time())
                 else:
                     self._json({"id": "msg_stub", "type": "message", "role": "assistant",
                                 "model": request.get("model", "claude"), "content": blocks,
