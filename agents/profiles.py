@@ -40,6 +40,9 @@ class Profile:
     # The program's option that takes an MCP config file (Claude Code: --mcp-config): with
     # it, each agent is given the orchestrator's MCP server, with its own token.
     mcp_config_option: str = ""
+    # The program's option that takes a settings file with hooks (Claude Code: --settings):
+    # with it, the program reports its own state to the API (agents/hooks.py).
+    hooks_option: str = ""
 
     @property
     def argv(self) -> list[str]:
@@ -58,7 +61,7 @@ BUILTIN_PROFILES = {
             approve_keys=("1",), deny_keys=("Escape",),
             working_markers=(r"(esc|ctrl\+c) to interrupt", r"^\s*[✶✻✽✢✳∗·*] \S.*…", r"Compacting conversation"),
             approval_markers=(r"Do you want to proceed\?", r"^\s*❯ 1\. Yes"),
-            input_style="box", input_marker="❯", mcp_config_option="--mcp-config",
+            input_style="box", input_marker="❯", mcp_config_option="--mcp-config", hooks_option="--settings",
         ),
         # No screens of these were captured here: only the "busy" footers their interfaces
         # print are known; otherwise the sweep goes by screen activity.
@@ -74,6 +77,7 @@ BUILTIN_PROFILES = {
 FIELDS = {
     "display_name", "command", "interrupt_keys", "submit_keys", "clear_input_keys", "approve_keys", "deny_keys",
     "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker", "env", "mcp_config_option",
+    "hooks_option",
 }
 
 
@@ -110,7 +114,7 @@ def _from_config(name: str, spec: dict, base: Profile | None) -> Profile:
         elif key == "input_style" and value not in ("", "box", "line"):
             raise ConfigError(f"{where}: input_style must be \"box\", \"line\" or \"\"")
         elif not isinstance(value, str) or (not value.strip() and key not in ("input_style", "input_marker",
-                                                                              "mcp_config_option")):
+                                                                              "mcp_config_option", "hooks_option")):
             raise ConfigError(f"{where}: {key} must be a non-empty string")
         else:
             values[key] = value if key == "input_marker" else value.strip()

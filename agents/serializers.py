@@ -157,4 +157,11 @@ class MessageSerializer(serializers.ModelSerializer):
         fields = [
             "id", "target", "kind", "sender", "body", "urgent", "status", "attempts", "submit_presses", "error",
             "delivery_log", "not_before", "created_at", "typed_at", "submitted_at", "delivered_at", "reply", "replied_at",
+            "received_at", "received_exactly", "received_text",
         ]
+
+
+class HookResultSerializer(serializers.Serializer):
+    event = serializers.CharField(help_text="The hook event the program reported.")
+    state = serializers.CharField(help_text="The state it means (empty: none, e.g. SessionStart).")
+    message = serializers.IntegerField(allow_null=True, help_text="The message it acknowledged, if any.")

@@ -32,6 +32,7 @@ from agents.models import (
     OperationKind,
     OperationStatus,
 )
+from agents.hooks import hooks_path, hooks_settings_write
 from agents.profiles import Profile, all_profiles, get_profile
 from agents.roles import all_agent_types, get_agent_type
 from agents.screens import classify_screen
@@ -282,6 +283,8 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
     argv = profile.argv
     if settings.TMUX_ORC.agent_mcp and profile.mcp_config_option:
         argv = [*argv, profile.mcp_config_option, _mcp_config_write(agent, token)]
+    if profile.hooks_option:
+        argv = [*argv, profile.hooks_option, hooks_settings_write(agent)]
     spec = WindowSpec(agent.session_name, agent.name, shell_command(argv), agent.project_path, env)
     return spec, profile
 
@@ -372,6 +375,7 @@ def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     agent.set_state(AgentState.STOPPED, reason, stopped_at=timezone.now())
     ApiToken.objects.filter(agent=agent, revoked_at=None).update(revoked_at=timezone.now())
     _mcp_config_path(agent).unlink(missing_ok=True)
+    hooks_path(agent).unlink(missing_ok=True)
     agent.messages.filter(status__in=[MessageStatus.QUEUED, MessageStatus.SCHEDULED]).update(
         status=MessageStatus.FAILED, error="the agent was killed")
 

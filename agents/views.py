@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents import selectors, services
+from agents.hooks import agent_hook_report
 from agents.models import AgentOperation, OperationStatus
 from agents.roles import wait_timeout
 from agents.serializers import (
@@ -13,6 +14,7 @@ from agents.serializers import (
     AnswerSerializer,
     BroadcastSerializer,
     HistoryQuerySerializer,
+    HookResultSerializer,
     MessageSerializer,
     SendSerializer,
     WaitQuerySerializer,
@@ -27,7 +29,7 @@ from agents.serializers import (
     TargetSerializer,
 )
 from orchestrator.api import ErrorBody
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import Forbidden, InvalidInput
 from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
 
@@ -142,6 +144,23 @@ class AgentViewSet(viewsets.ViewSet):
         caller.require_self(agent, "report status")
         report = services.report_status(agent=agent, text=data["text"])
         return Response(ReportResultSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+    @extend_schema(
+        operation_id="agents_hook", summary="An agent program's hook reports its own state",
+        request={"application/json": {"type": "object", "description": "The hook's JSON as the program sends it "
+                                      "(hook_event_name, prompt, notification_type, source, ...)."}},
+        responses={200: HookResultSerializer, 403: OpenApiResponse(description="Not an agent's own token.")},
+    )
+    @action(detail=False, methods=["post"])
+    def hook(self, request):
+        """What agents/hook_report.py posts for each Claude Code hook, with the agent's own
+        token: the program says it took a prompt (and which), finished its turn, or asks
+        for permission. Only an agent's own token may speak for it."""
+        caller = Caller.of_request(request)
+        if caller.agent is None:
+            raise Forbidden("hooks are reported with the agent's own token (TMUX_ORC_TOKEN in its pane)")
+        return Response(HookResultSerializer(agent_hook_report(agent=caller.agent, payload=request.data)).data)
 
 
 def _target_or_self(caller: Caller, target: str | None):

@@ -58,6 +58,8 @@ def seen(agent: Agent, activity: datetime, screen: str | None, profile: Profile 
     else:  # unchanged: the same state, though an unreadable program's output may have stopped
         state = None if agent.state == AgentState.WORKING and not readable else agent.state
         evidence = ""
+    if state is None and agent.state == AgentState.STARTING and readable:
+        state, evidence = AgentState.STARTING, "its input is not drawn yet"
     if state is None:  # no input on screen means busy; for a program we cannot read, its output
         state = AgentState.WORKING if readable or quiet < RECENT_OUTPUT_SECONDS else AgentState.IDLE
         evidence = ("no input on screen: busy" if readable else
@@ -80,10 +82,11 @@ def seen(agent: Agent, activity: datetime, screen: str | None, profile: Profile 
 def weigh_hook(agent: Agent, state: str, reason: str) -> tuple[str, str, str]:
     """(state, reason, signal) once the screen's `state` is weighed against the program's
     last hook. A hook is the program's own word and comes first: for a few seconds a screen
-    that disagrees is taken to lag behind it. After that, the screen is the newer word."""
+    that disagrees is taken to lag behind it, as long as the state is still the hook's (a
+    delivery since, say, is newer). After that, the screen is the newer word."""
     if not agent.hook_at or not agent.hook_state or state == agent.hook_state:
         return state, reason, Signal.SCREEN
-    if hook_trusted(agent):
+    if hook_trusted(agent) and agent.state == agent.hook_state:
         return agent.hook_state, (
             f"hook {agent.hook_event} said {agent.hook_state} less than {HOOK_TRUSTED_FOR:.0f} s ago; the screen "
             f"({state}) has not caught up yet"), Signal.HOOK

@@ -1,0 +1,128 @@
+"""The agent program's own word about itself: hooks that report to the API.
+
+Claude Code runs a command on each lifecycle event; an agent started with a profile that
+has `hooks_option` gets a settings file whose hooks run agents/hook_report.py, which posts
+the event to `POST /agents/hook` with the agent's own token. What each event means:
+
+- UserPromptSubmit: the program took a prompt (and says which: a delivery receipt, compared
+  with the message byte for byte) and works on it;
+- Stop: its turn ended, it is idle; a message waiting for it goes in;
+- PermissionRequest, Notification `permission_prompt`: it waits for an approval;
+- SessionStart: it (re)started its session.
+
+A hook outranks the screen for a few seconds (the screen lags: monitoring/looks.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus, Signal
+from orchestrator.errors import InvalidInput
+
+REPORTER = Path(__file__).resolve().parent / "hook_report.py"
+EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "PermissionRequest", "Notification")
+STATES = {"UserPromptSubmit": AgentState.WORKING, "Stop": AgentState.IDLE,
+          "PermissionRequest": AgentState.WAITING_APPROVAL}
+NOTIFICATION_STATES = {"permission_prompt": AgentState.WAITING_APPROVAL, "idle_prompt": AgentState.IDLE}
+MEANING = {AgentState.WORKING: "it took a prompt", AgentState.IDLE: "its turn ended",
+           AgentState.WAITING_APPROVAL: "it asks for permission"}
+RECEIPT_WINDOW = timedelta(minutes=10)  # how long after it was submitted a message can be acknowledged
+# Hooks do not move an agent out of these: the sweep and operations own them.
+NOT_FROM = (AgentState.STOPPED, AgentState.CRASHED, AgentState.FAILED)
+
+
+def hooks_path(agent: Agent) -> Path:
+    return Path(settings.DATA_DIR) / "hooks" / f"agent-{agent.pk}.json"
+
+
+def hooks_settings_write(agent: Agent) -> str:
+    """The program's settings file with the orchestrator's hooks (no secret in it: the
+    reporter takes the token from the pane's environment)."""
+    command = f"{sys.executable} -I -S {REPORTER}"
+    hook = [{"hooks": [{"type": "command", "command": command, "timeout": 5}]}]
+    path = hooks_path(agent)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"hooks": {event: hook for event in EVENTS}}, handle, indent=2)
+    return str(path)
+
+
+def agent_hook_report(*, agent: Agent, payload: dict) -> dict:
+    """Record what the agent's program said of itself: its state at once (an event row when
+    it changes, saying whether the screen disagreed), and for a prompt, the receipt on the
+    message it acknowledges. Returns what was recorded."""
+    event = _event_name(payload)
+    state = _state_of(event, payload)
+    now = timezone.now()
+    recorded = {"event": event, "state": state or "", "message": None}
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(hook_event=event, hook_state=state or "", hook_at=now)
+        if event == "UserPromptSubmit":
+            recorded["message"] = _receipt(agent, payload["prompt"], now)
+        agent.refresh_from_db()
+        if agent.state in NOT_FROM:
+            return recorded
+        if event == "SessionStart":
+            AgentEvent.objects.create(agent=agent, from_state=agent.state, to_state=agent.state, signal=Signal.HOOK,
+                                      reason=f"hook SessionStart ({payload.get('source') or 'startup'}): "
+                                             "the program started its session", created_at=now)
+        elif state and state != agent.state:
+            agent.set_state(state, _reason(agent, event, state), only_from=agent.state, signal=Signal.HOOK)
+    if state == AgentState.IDLE and agent.messages.filter(status=MessageStatus.QUEUED).exists():
+        from agents.services import enqueue_delivery  # services imports this module
+
+        transaction.on_commit(lambda: enqueue_delivery(agent))
+    return recorded
+
+
+def _event_name(payload: dict) -> str:
+    if not isinstance(payload, dict):
+        raise InvalidInput("the body must be the hook's JSON object")
+    event = payload.get("hook_event_name")
+    if event not in EVENTS:
+        raise InvalidInput(f"hook_event_name: {event!r} is not one of {', '.join(EVENTS)}")
+    if event == "UserPromptSubmit" and not isinstance(payload.get("prompt"), str):
+        raise InvalidInput("prompt: UserPromptSubmit must carry the submitted prompt as a string")
+    return event
+
+
+def _state_of(event: str, payload: dict) -> str | None:
+    if event == "Notification":
+        kind = payload.get("notification_type") or ("permission_prompt" if "permission" in
+                                                    str(payload.get("message", "")).lower() else "")
+        return NOTIFICATION_STATES.get(kind)
+    return STATES.get(event)
+
+
+def _reason(agent: Agent, event: str, state: str) -> str:
+    reason = f"hook {event}: {MEANING[state]}"
+    screen = agent.observation.get("state") if agent.observation else None
+    if screen and screen != state:
+        reason += f"; the screen last showed {screen}: the program's own word wins, the screen lags"
+    return reason
+
+
+def _receipt(agent: Agent, prompt: str, now) -> int | None:
+    """Mark the message the program acknowledges: the newest one submitted and not yet
+    acknowledged, preferring one whose text is exactly the prompt. None if there is none
+    (a prompt a person typed into the pane)."""
+    candidates = list(Message.objects.filter(agent=agent, received_at=None, submitted_at__gte=now - RECEIPT_WINDOW)
+                      .order_by("-submitted_at", "-id")[:20])
+    if not candidates:
+        return None
+    exact = next((m for m in candidates if m.body == prompt), None)
+    message = exact or candidates[0]
+    Message.objects.filter(pk=message.pk).update(received_at=now, received_exactly=exact is not None,
+                                                 received_text="" if exact else prompt[:100_000])
+    return message.pk
+
