@@ -7,6 +7,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from orchestrator.changes import rows_changed
+
 
 class AgentState(models.TextChoices):
     STARTING = "starting"
@@ -108,6 +110,7 @@ class Agent(models.Model):
             if not rows.update(**changes):
                 return False
             if moved:
+                rows_changed()
                 AgentEvent.objects.create(agent_id=self.pk, from_state=self.state, to_state=state, signal=signal,
                                           reason=reason[:500], created_at=changes["state_changed_at"])
         for name, value in changes.items():
@@ -158,6 +161,8 @@ def agents_set_states(seen: list[StateSeen]) -> int:
         events = [AgentEvent(agent_id=s.agent.pk, from_state=s.agent.state, to_state=s.state, signal=s.signal,
                              reason=s.reason[:500], created_at=now) for s in seen if s.state != s.agent.state]
         AgentEvent.objects.bulk_create(events)
+        if events:
+            rows_changed()
     for s in seen:
         for name, value in s.values(now).items():
             setattr(s.agent, name, value)
@@ -244,6 +249,19 @@ class MessageKind(models.TextChoices):
 FINAL_MESSAGE_STATUSES = [MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED]
 
 
+class MessageQuerySet(models.QuerySet):
+    def update(self, **fields):
+        """Every change of status is stamped, so the live stream finds it (orchestrator/changes.py)."""
+        if "status" in fields:
+            fields.setdefault("changed_at", timezone.now())
+            rows_changed()
+        return super().update(**fields)
+
+    def create(self, **fields):
+        rows_changed()
+        return super().create(**fields)
+
+
 class Message(models.Model):
     """Text for an agent. The row exists, committed, before anything is typed, and its
     timestamps record how far delivery got, so a worker that dies is followed, not repeated."""
@@ -275,6 +293,9 @@ class Message(models.Model):
     received_at = models.DateTimeField(null=True, blank=True)
     received_exactly = models.BooleanField(null=True, help_text="The program received the body byte for byte.")
     received_text = models.TextField(blank=True, help_text="What the program received, kept when it differs.")
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True, help_text="When its status last changed.")
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -49,3 +49,16 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PaneScreen(models.Model):
+    """The screen of an agent someone follows live (the stream's `output`): the watcher keeps
+    it fresh while `wanted_until` lies ahead, and the stream sends it each time it changes."""
+
+    agent = models.OneToOneField("agents.Agent", on_delete=models.CASCADE, related_name="live_screen")
+    text = models.TextField(blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    wanted_until = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"screen of {self.agent}"

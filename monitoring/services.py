@@ -15,9 +15,10 @@ from agents.screens import reply_after
 from agents.selectors import hosts_with_live_agents
 from agents.services import enqueue_delivery, operations_resume
 from monitoring.alerts import alert_raise
-from monitoring.models import AlertKind, Heartbeat
+from monitoring.models import AlertKind, Heartbeat, PaneScreen
 from monitoring.looks import HOOK_TRUSTED_FOR, LOOK_FIELDS, activity_time, crash_reason, crashed, seen
 from monitoring.recovery import recover_crashed
+from orchestrator.changes import rows_changed
 
 SWEPT_STATES = [state for state in LIVE_STATES if state != AgentState.FAILED]
 # The watcher leaves crashed agents to the sweep, which restarts them.
@@ -83,7 +84,24 @@ def panes_observe(*, host: str, pane_ids: list[str], gateway: Gateway | None = N
     agents_set_states(looks)
     _raise_alerts(agents, before)
     _after_looking(gateway, host, alive, profiles)
+    _keep_followed_screens(agents, {pane_id: screen for pane_id, (_, screen) in found.items()})
     return {look.agent.tmux_pane_id: HOOK_TRUSTED_FOR for look in looks if look.signal == Signal.HOOK}
+
+
+def _keep_followed_screens(agents: list[Agent], screens: dict[str, str]) -> None:
+    """Save the screens someone follows live (the stream's `output`) that changed."""
+    followed = PaneScreen.objects.filter(agent__in=agents, wanted_until__gt=timezone.now())
+    for screen in followed.select_related("agent"):
+        text = screens.get(screen.agent.tmux_pane_id)
+        if text is not None and text != screen.text:
+            PaneScreen.objects.filter(pk=screen.pk).update(text=text, changed_at=timezone.now())
+            rows_changed()
+
+
+def followed_panes(*, host: str) -> set[str]:
+    """The panes of `host` whose screens someone follows live now."""
+    return set(PaneScreen.objects.filter(agent__host=host, wanted_until__gt=timezone.now())
+               .values_list("agent__tmux_pane_id", flat=True))
 
 
 def _after_looking(gateway: Gateway, host: str, alive: list[Agent], profiles: dict) -> None:

@@ -1,13 +1,18 @@
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.selectors import agent_get
 from monitoring.selectors import agents_idle, agents_performance, system_health, system_metrics, system_status
+from monitoring.stream import stream_events, stream_start
 from orchestrator.api import ErrorBody
+from orchestrator.errors import InvalidInput
+from orchestrator.permissions import Caller
 from orchestrator.serializers import StrictBooleanField, StrictSerializer, validated
 
 
@@ -89,3 +94,37 @@ class MonitorViewSet(viewsets.ViewSet):
     def agents_idle(self, request):
         """Agents at their prompt with nothing to do, longest idle first."""
         return Response(agents_idle(**validated(IdleQuerySerializer, request.query_params)))
+
+
+class StreamQuerySerializer(StrictSerializer):
+    target = serializers.CharField(required=False, help_text="Only this agent (session:window).")
+    output = StrictBooleanField(required=False, default=False,
+                                help_text="With `target`: the agent's screen too, each time it changes.")
+
+
+class StreamView(APIView):
+    @extend_schema(
+        operation_id="monitor_stream", summary="Live stream of states, messages and a screen",
+        parameters=[StreamQuerySerializer],
+        responses={200: OpenApiResponse(description=(
+            "`text/event-stream` (server-sent events), until the client closes it. Events: `state` (an "
+            "agent's change of state: target, from_state, to_state, signal, reason, at), `message` (a "
+            "message's status: id, target, kind, status, error, body_preview, received_exactly, at) and, "
+            "with `output=true`, `screen` (target, screen: the pane's text). Each event's `id` is its time: "
+            "a client that reconnects with `Last-Event-ID` gets what it missed."))},
+    )
+    def get(self, request):
+        """Follow the agents as it happens; with `target`, one agent, and with `output`, its screen."""
+        query = validated(StreamQuerySerializer, request.query_params)
+        caller = Caller.of_request(request)
+        agent = agent_get(target=query["target"]) if query.get("target") else None
+        if query["output"]:
+            if agent is None:
+                raise InvalidInput("output: needs a target (one agent's screen at a time)")
+            caller.require_self(agent, "follow the screen")
+        follow = stream_start(agent=agent, screen=query["output"],
+                              last_event_id=request.headers.get("Last-Event-ID", ""))
+        response = StreamingHttpResponse(stream_events(follow), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
+        return response

@@ -10,7 +10,8 @@ and the README.
 When to look at a pane that printed:
 - a burst is over: no output for SETTLE seconds (the end of a turn, a prompt drawn);
 - a quiet pane started printing: FIRST_LOOK seconds after, to catch the start of work;
-- a pane that never stops (a spinner): at most every EVERY seconds.
+- a pane that never stops (a spinner): at most every EVERY seconds (LIVE_EVERY for a screen
+  someone follows on the live stream).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from django.db import DatabaseError, close_old_connections
 
 from agents.gateway import Gateway, OutputFollower, TmuxError
 from agents.models import Agent
-from monitoring.services import WATCHED_STATES, panes_observe
+from monitoring.services import WATCHED_STATES, followed_panes, panes_observe
 
 log = logging.getLogger(__name__)
 SETTLE = 0.15
 FIRST_LOOK = 0.05
 EVERY = 1.0
+LIVE_EVERY = 0.25  # for a pane whose screen someone follows live
 REFRESH = 1.0  # seconds between looks at which sessions hold the host's agents
 RETRY = 1.0  # seconds before looking again at panes whose look failed
 
@@ -49,6 +51,7 @@ class Watcher:
         self.printing: dict[str, Printing] = {}
         self.looked_at: dict[str, float] = {}
         self.again: dict[str, float] = {}  # pane: when to look at it again, printing or not
+        self.followed: set[str] = set()  # panes whose screens someone follows live
         self.selector = selectors.DefaultSelector()
         self.refresh_at = 0.0
         self.looks = 0
@@ -96,17 +99,20 @@ class Watcher:
             self.refresh_at = min(self.refresh_at, now + REFRESH)
 
     def _times_due(self) -> list[float]:
+        """When each pane that printed will be due for a look."""
         times = list(self.again.values())
         for pane_id, printing in self.printing.items():
+            every = LIVE_EVERY if pane_id in self.followed else EVERY
             times.append(min(printing.last + SETTLE,
-                             max(printing.first + FIRST_LOOK, self.looked_at.get(pane_id, 0.0) + EVERY)))
+                             max(printing.first + FIRST_LOOK, self.looked_at.get(pane_id, 0.0) + every)))
         return times
 
     def _due(self, now: float) -> list[str]:
         due = [pane_id for pane_id, when in self.again.items() if when <= now]
         for pane_id, printing in self.printing.items():
+            every = LIVE_EVERY if pane_id in self.followed else EVERY
             settled = now - printing.last >= SETTLE
-            started = now - printing.first >= FIRST_LOOK and now - self.looked_at.get(pane_id, 0.0) >= EVERY
+            started = now - printing.first >= FIRST_LOOK and now - self.looked_at.get(pane_id, 0.0) >= every
             if settled or started:
                 due.append(pane_id)
         return list(dict.fromkeys(due))
@@ -135,10 +141,14 @@ class Watcher:
             panes = dict(Agent.objects.filter(host=self.host, state__in=WATCHED_STATES)
                          .exclude(tmux_pane_id="").values_list("tmux_pane_id", "tmux_session_id"))
             sessions = set(panes.values()) & self.gateway.session_ids()
+            followed = followed_panes(host=self.host)
         except (DatabaseError, TmuxError) as error:
             log.warning("could not list the sessions to follow: %s", error)
             close_old_connections()
             return
+        for pane_id in followed - self.followed:
+            self.again[pane_id] = time.monotonic()  # a screen just asked for: look at it now
+        self.followed = followed
         for session_id in sessions - set(self.followers):
             follower = self.gateway.follow_output(session_id)
             self.followers[session_id] = follower

@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from agents.views import AgentViewSet, ApprovalViewSet, MessageViewSet
-from monitoring.views import HealthView, MonitorViewSet
+from monitoring.views import HealthView, MonitorViewSet, StreamView
 from orchestrator.docs import RedocView, SchemaView, SwaggerView
 from orchestrator.metrics import metrics_view
 from tasks.views import TaskViewSet
@@ -22,6 +22,7 @@ router.register("tasks", TaskViewSet, basename="tasks")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("monitor/health", HealthView.as_view(), name="monitor-health"),
+    path("monitor/stream", StreamView.as_view(), name="monitor-stream"),
     path("openapi.json", SchemaView.as_view(), name="openapi"),
     path("docs", SwaggerView.as_view(url_name="openapi"), name="docs"),
     path("redoc", RedocView.as_view(url_name="openapi"), name="redoc"),
