@@ -1,5 +1,5 @@
-"""What an agent program's hook runs: it sends the hook's JSON (on stdin) to the
-orchestrator with the agent's own token, and gets out of the way.
+"""What an agent program's hook runs: it sends the hook's JSON (on stdin, or as its last
+argument) to the orchestrator with the agent's own token, and gets out of the way.
 
 Standard library only, started with `python -I -S`, so it costs the program a few tens of
 milliseconds. It prints nothing (Claude Code would add a UserPromptSubmit hook's output to
@@ -18,7 +18,8 @@ def main() -> int:
     if not url or not token:
         return 0
     try:
-        body = sys.stdin.buffer.read(1_000_000)
+        # Claude Code writes the event on stdin; Codex passes it as the last argument.
+        body = sys.argv[-1].encode() if len(sys.argv) > 1 else sys.stdin.buffer.read(1_000_000)
         request = urllib.request.Request(
             f"{url.rstrip('/')}/agents/hook", data=body, method="POST",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},

@@ -10,7 +10,8 @@ the event to `POST /agents/hook` with the agent's own token. What each event mea
 - PermissionRequest, Notification `permission_prompt`: it waits for an approval;
 - SessionStart: it (re)started its session.
 
-A hook outranks the screen for a few seconds (the screen lags: monitoring/looks.py).
+A hook outranks the screen for a few seconds (the screen lags): `hook_outranks_screen`,
+which monitoring/looks.py weighs each look with.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -26,11 +27,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus, Signal
+from orchestrator.changes import rows_changed
 from orchestrator.errors import InvalidInput
 
 REPORTER = Path(__file__).resolve().parent / "hook_report.py"
+REPORTER_ARGV = [sys.executable, "-I", "-S", str(REPORTER)]
 EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "PermissionRequest", "Notification")
-STATES = {"UserPromptSubmit": AgentState.WORKING, "Stop": AgentState.IDLE,
+CODEX_EVENTS = ("agent-turn-complete",)
+STATES = {"UserPromptSubmit": AgentState.WORKING, "Stop": AgentState.IDLE, "agent-turn-complete": AgentState.IDLE,
           "PermissionRequest": AgentState.WAITING_APPROVAL}
 NOTIFICATION_STATES = {"permission_prompt": AgentState.WAITING_APPROVAL, "idle_prompt": AgentState.IDLE}
 MEANING = {AgentState.WORKING: "it took a prompt", AgentState.IDLE: "its turn ended",
@@ -38,16 +42,28 @@ MEANING = {AgentState.WORKING: "it took a prompt", AgentState.IDLE: "its turn en
 RECEIPT_WINDOW = timedelta(minutes=10)  # how long after it was submitted a message can be acknowledged
 # Hooks do not move an agent out of these: the sweep and operations own them.
 NOT_FROM = (AgentState.STOPPED, AgentState.CRASHED, AgentState.FAILED)
+HOOK_TRUSTED_FOR = 3.0  # seconds a hook outranks a screen that says otherwise: screens lag
 
 
 def hooks_path(agent: Agent) -> Path:
     return Path(settings.DATA_DIR) / "hooks" / f"agent-{agent.pk}.json"
 
 
+def hooks_arguments(agent: Agent, kind: str) -> list[str]:
+    """What to add to the program's command line so that it reports to the API: Claude Code
+    takes a settings file with hooks, Codex a notify command (it passes the event's JSON as
+    the command's last argument). No secret in either: the reporter takes the token from the
+    pane's environment."""
+    if kind == "claude":
+        return ["--settings", hooks_settings_write(agent)]
+    if kind == "codex":
+        return ["-c", f"notify={json.dumps(REPORTER_ARGV)}"]
+    return []
+
+
 def hooks_settings_write(agent: Agent) -> str:
-    """The program's settings file with the orchestrator's hooks (no secret in it: the
-    reporter takes the token from the pane's environment)."""
-    command = f"{sys.executable} -I -S {REPORTER}"
+    """Claude Code's settings file with the orchestrator's hooks."""
+    command = " ".join(REPORTER_ARGV)
     hook = [{"hooks": [{"type": "command", "command": command, "timeout": 5}]}]
     path = hooks_path(agent)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -73,6 +89,7 @@ def agent_hook_report(*, agent: Agent, payload: dict) -> dict:
         if agent.state in NOT_FROM:
             return recorded
         if event == "SessionStart":
+            rows_changed()
             AgentEvent.objects.create(agent=agent, from_state=agent.state, to_state=agent.state, signal=Signal.HOOK,
                                       reason=f"hook SessionStart ({payload.get('source') or 'startup'}): "
                                              "the program started its session", created_at=now)
@@ -85,12 +102,22 @@ def agent_hook_report(*, agent: Agent, payload: dict) -> dict:
     return recorded
 
 
+def hook_outranks_screen(agent: Agent, now: datetime | None = None) -> bool:
+    """Whether the program's last hook still comes before what its screen says: it named a
+    state less than HOOK_TRUSTED_FOR seconds ago and the agent is still in that state (a
+    delivery since, say, is newer word)."""
+    if not agent.hook_at or not agent.hook_state or agent.state != agent.hook_state:
+        return False
+    return ((now or timezone.now()) - agent.hook_at).total_seconds() < HOOK_TRUSTED_FOR
+
+
 def _event_name(payload: dict) -> str:
     if not isinstance(payload, dict):
         raise InvalidInput("the body must be the hook's JSON object")
-    event = payload.get("hook_event_name")
-    if event not in EVENTS:
-        raise InvalidInput(f"hook_event_name: {event!r} is not one of {', '.join(EVENTS)}")
+    event = payload.get("hook_event_name") or payload.get("type")  # Claude Code's hooks; Codex's notify
+    if event not in EVENTS + CODEX_EVENTS:
+        raise InvalidInput(f"hook_event_name: {event!r} is not one of {', '.join(EVENTS)} (nor Codex's "
+                           f"agent-turn-complete)")
     if event == "UserPromptSubmit" and not isinstance(payload.get("prompt"), str):
         raise InvalidInput("prompt: UserPromptSubmit must carry the submitted prompt as a string")
     return event

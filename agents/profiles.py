@@ -40,9 +40,9 @@ class Profile:
     # The program's option that takes an MCP config file (Claude Code: --mcp-config): with
     # it, each agent is given the orchestrator's MCP server, with its own token.
     mcp_config_option: str = ""
-    # The program's option that takes a settings file with hooks (Claude Code: --settings):
-    # with it, the program reports its own state to the API (agents/hooks.py).
-    hooks_option: str = ""
+    # How the program reports its own state to the API (agents/hooks.py): "claude" (hooks in a
+    # settings file given with --settings), "codex" (a notify command given with -c notify=…).
+    hooks: str = ""
 
     @property
     def argv(self) -> list[str]:
@@ -61,11 +61,11 @@ BUILTIN_PROFILES = {
             approve_keys=("1",), deny_keys=("Escape",),
             working_markers=(r"(esc|ctrl\+c) to interrupt", r"^\s*[✶✻✽✢✳∗·*] \S.*…", r"Compacting conversation"),
             approval_markers=(r"Do you want to proceed\?", r"^\s*❯ 1\. Yes"),
-            input_style="box", input_marker="❯", mcp_config_option="--mcp-config", hooks_option="--settings",
+            input_style="box", input_marker="❯", mcp_config_option="--mcp-config", hooks="claude",
         ),
         # No screens of these were captured here: only the "busy" footers their interfaces
         # print are known; otherwise the sweep goes by screen activity.
-        Profile("codex", "Codex", "codex", working_markers=(r"(esc|ctrl\+c) to interrupt",)),
+        Profile("codex", "Codex", "codex", working_markers=(r"(esc|ctrl\+c) to interrupt",), hooks="codex"),
         Profile("aider", "Aider", "aider", interrupt_keys=("C-c",)),
         Profile("gemini", "Gemini", "gemini", working_markers=(r"\(esc to cancel",)),
         Profile(
@@ -74,10 +74,11 @@ BUILTIN_PROFILES = {
         ),
     ]
 }
+HOOK_KINDS = ("", "claude", "codex")
 FIELDS = {
     "display_name", "command", "interrupt_keys", "submit_keys", "clear_input_keys", "approve_keys", "deny_keys",
     "ready_markers", "working_markers", "approval_markers", "input_style", "input_marker", "env", "mcp_config_option",
-    "hooks_option",
+    "hooks",
 }
 
 
@@ -113,8 +114,10 @@ def _from_config(name: str, spec: dict, base: Profile | None) -> Profile:
             values[key] = tuple(value)
         elif key == "input_style" and value not in ("", "box", "line"):
             raise ConfigError(f"{where}: input_style must be \"box\", \"line\" or \"\"")
+        elif key == "hooks" and value not in HOOK_KINDS:
+            raise ConfigError(f"{where}: hooks must be one of {', '.join(repr(k) for k in HOOK_KINDS)}")
         elif not isinstance(value, str) or (not value.strip() and key not in ("input_style", "input_marker",
-                                                                              "mcp_config_option", "hooks_option")):
+                                                                              "mcp_config_option", "hooks")):
             raise ConfigError(f"{where}: {key} must be a non-empty string")
         else:
             values[key] = value if key == "input_marker" else value.strip()

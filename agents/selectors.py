@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from agents.hooks import hook_outranks_screen
 from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, MessageStatus, OperationStatus
 from agents.roles import wait_timeout
 from agents.validation import parse_target
@@ -21,6 +23,7 @@ HEALTH_BY_STATE = {
     AgentState.STOPPED: 0,
 }
 CRASH_PENALTY = 10  # health points lost for each crash in the last 24 hours
+EXPLAIN_EVENTS = 5  # the changes of state `agent_explain` lists
 
 
 def health_score(agent: Agent) -> int:
@@ -59,8 +62,9 @@ def hosts_with_live_agents() -> list[str]:
     return list(Agent.objects.filter(state__in=LIVE_STATES).values_list("host", flat=True).distinct().order_by())
 
 
-def agent_status(*, agent: Agent, include_activity: bool = False) -> dict:
-    """What a person asks about an agent: state, since when, how healthy."""
+def agent_status(*, agent: Agent, include_activity: bool = False, explain: bool = False) -> dict:
+    """What a person asks about an agent: state, since when, how healthy (and, with
+    `explain`, how the orchestrator came to that state: `agent_explain`)."""
     now = timezone.now()
     live = agent.state != AgentState.STOPPED and agent.started_at
     status = {
@@ -80,7 +84,48 @@ def agent_status(*, agent: Agent, include_activity: bool = False) -> dict:
         status["activity_summary"] = [
             f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.from_state} -> {e.to_state}: {e.reason}" for e in reversed(events)
         ]
+    if explain:
+        status["explain"] = agent_explain(agent=agent)
     return status
+
+
+def agent_explain(*, agent: Agent) -> dict:
+    """Why the agent is in its state: the signal that set it (hook, screen, process,
+    delivery, service), the last reading of its screen (markers matched, lines read, when;
+    None if it was never read), the program's last hook and whether it still outranks the
+    screen, and the last few changes of state, newest last."""
+    changes = agent.events.exclude(from_state=F("to_state"))  # a SessionStart hook changes nothing
+    setter = changes.filter(to_state=agent.state).order_by("-created_at", "-id").first()
+    recent = changes.order_by("-created_at", "-id")[:EXPLAIN_EVENTS]
+    return {
+        "target": agent.target,
+        "state": agent.state,
+        "state_changed_at": agent.state_changed_at,
+        "state_reason": agent.state_reason,
+        "signal": setter.signal if setter else "",
+        "screen": _screen_reading(agent),
+        "hook": _last_hook(agent),
+        "recent_events": [{"to_state": e.to_state, "signal": e.signal, "reason": e.reason,
+                           "created_at": e.created_at} for e in reversed(recent)],
+    }
+
+
+def _screen_reading(agent: Agent) -> dict | None:
+    """The last look kept in `agent.observation`, or None: its screen was never read."""
+    observation = agent.observation or {}
+    read_at = agent.observed_at or parse_datetime(observation.get("at") or "")
+    if not observation or read_at is None:
+        return None
+    return {"signal": observation.get("signal", ""), "state": observation.get("state") or "",
+            "matched": list(observation.get("matched") or []), "lines": list(observation.get("lines") or []),
+            "read_at": read_at}
+
+
+def _last_hook(agent: Agent) -> dict | None:
+    if not agent.hook_event or agent.hook_at is None:
+        return None
+    return {"event": agent.hook_event, "state": agent.hook_state, "at": agent.hook_at,
+            "outranks_screen": hook_outranks_screen(agent)}
 
 
 def _until_final(row, timeout: float, interval: float = 0.05):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from agents.models import Agent, AgentOperation, Message
+from agents.hooks import HOOK_TRUSTED_FOR
+from agents.models import Agent, AgentOperation, Message, Signal
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
 from django.core.validators import RegexValidator
@@ -44,6 +45,8 @@ class TargetSerializer(StrictSerializer):
 
 class StatusQuerySerializer(TargetSerializer):
     include_activity = StrictBooleanField(required=False, default=False)
+    explain = StrictBooleanField(required=False, default=False,
+                                 help_text="Say how the state was arrived at: signal, screen read, last hook.")
 
 
 class ListQuerySerializer(StrictSerializer):
@@ -79,6 +82,46 @@ class OperationResultSerializer(AgentSerializer):
         fields = AgentSerializer.Meta.fields + ["operation", "detail"]
 
 
+class ScreenReadingSerializer(serializers.Serializer):
+    signal = serializers.ChoiceField(choices=[Signal.SCREEN, Signal.PROCESS],
+                                     help_text="screen: its screen was read; process: tmux said its program is gone.")
+    state = serializers.CharField(help_text="The state the look showed.")
+    matched = serializers.ListField(child=serializers.CharField(),
+                                    help_text="The markers that matched, or what showed instead.")
+    lines = serializers.ListField(child=serializers.CharField(), help_text="The bottom lines of the screen read.")
+    read_at = serializers.DateTimeField()
+
+
+class LastHookSerializer(serializers.Serializer):
+    event = serializers.CharField(help_text="The program's last hook event (Stop, UserPromptSubmit, ...).")
+    state = serializers.CharField(help_text="The state it meant (empty: none, e.g. SessionStart).")
+    at = serializers.DateTimeField()
+    outranks_screen = serializers.BooleanField(
+        help_text=f"Said less than {HOOK_TRUSTED_FOR:.0f} s ago and the agent is still in that state: the screen, "
+                  "which lags, does not overrule it yet."
+    )
+
+
+class StateChangeSerializer(serializers.Serializer):
+    to_state = serializers.CharField()
+    signal = serializers.CharField(help_text="What told it: " + ", ".join(Signal.values) + " (empty: not recorded).")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AgentExplainSerializer(serializers.Serializer):
+    target = serializers.CharField()
+    state = serializers.CharField()
+    state_changed_at = serializers.DateTimeField()
+    state_reason = serializers.CharField()
+    signal = serializers.CharField(
+        help_text="What set the state: " + ", ".join(Signal.values) + " (empty: no change of state recorded)."
+    )
+    screen = ScreenReadingSerializer(allow_null=True, help_text="The last look at its pane; null: never read.")
+    hook = LastHookSerializer(allow_null=True, help_text="The program's own last word; null: it never sent a hook.")
+    recent_events = StateChangeSerializer(many=True, help_text="The last changes of state, newest last.")
+
+
 class AgentStatusSerializer(serializers.Serializer):
     target = serializers.CharField()
     state = serializers.CharField()
@@ -94,6 +137,7 @@ class AgentStatusSerializer(serializers.Serializer):
                   "stopped 0; less 10 for each crash in the last 24 hours."
     )
     activity_summary = serializers.ListField(child=serializers.CharField(), required=False)
+    explain = AgentExplainSerializer(required=False, help_text="With `explain=true`: how the state was arrived at.")
 
 
 MAX_WAIT = 300

@@ -32,7 +32,7 @@ from agents.models import (
     OperationKind,
     OperationStatus,
 )
-from agents.hooks import hooks_path, hooks_settings_write
+from agents.hooks import hooks_arguments, hooks_path
 from agents.profiles import Profile, all_profiles, get_profile
 from agents.roles import all_agent_types, get_agent_type
 from agents.screens import classify_screen
@@ -283,8 +283,7 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
     argv = profile.argv
     if settings.TMUX_ORC.agent_mcp and profile.mcp_config_option:
         argv = [*argv, profile.mcp_config_option, _mcp_config_write(agent, token)]
-    if profile.hooks_option:
-        argv = [*argv, profile.hooks_option, hooks_settings_write(agent)]
+    argv = [*argv, *hooks_arguments(agent, profile.hooks)]
     spec = WindowSpec(agent.session_name, agent.name, shell_command(argv), agent.project_path, env)
     return spec, profile
 

@@ -92,10 +92,12 @@ class AgentViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["get"])
     def status(self, request):
-        """An agent's state, uptime and health."""
+        """An agent's state, uptime and health; with `explain=true`, how it came to that
+        state: the signal that set it, the markers its screen matched and the lines read."""
         query = validated(StatusQuerySerializer, request.query_params)
         agent = selectors.agent_get(target=query["target"])
-        return Response(selectors.agent_status(agent=agent, include_activity=query["include_activity"]))
+        return Response(selectors.agent_status(agent=agent, include_activity=query["include_activity"],
+                                               explain=query["explain"]))
 
     @extend_schema(
         operation_id="agents_list", summary="List agents",

@@ -13,13 +13,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents.gateway import PaneInfo
+from agents.hooks import HOOK_TRUSTED_FOR, hook_outranks_screen
 from agents.models import Agent, AgentState, Signal, StateSeen
 from agents.profiles import Profile
 from agents.screens import Reading, read_screen
 
 SHELLS = {"bash", "sh", "zsh", "fish", "dash", "ksh", "tcsh", "csh"}
 RECENT_OUTPUT_SECONDS = 3.0
-HOOK_TRUSTED_FOR = 3.0  # seconds a hook outranks a screen that says otherwise: screens lag
 OBSERVATION_REFRESH = timedelta(seconds=10)  # how stale the reading kept for `explain` may get
 # What a look reads of each agent; the rest (the briefing above all) loads if a restart needs it.
 LOOK_FIELDS = ["name", "session_name", "profile", "host", "tmux_pane_id", "state", "state_reason", "state_changed_at",
@@ -86,7 +86,7 @@ def weigh_hook(agent: Agent, state: str, reason: str) -> tuple[str, str, str]:
     delivery since, say, is newer). After that, the screen is the newer word."""
     if not agent.hook_at or not agent.hook_state or state == agent.hook_state:
         return state, reason, Signal.SCREEN
-    if hook_trusted(agent) and agent.state == agent.hook_state:
+    if hook_outranks_screen(agent):
         return agent.hook_state, (
             f"hook {agent.hook_event} said {agent.hook_state} less than {HOOK_TRUSTED_FOR:.0f} s ago; the screen "
             f"({state}) has not caught up yet"), Signal.HOOK
@@ -94,10 +94,6 @@ def weigh_hook(agent: Agent, state: str, reason: str) -> tuple[str, str, str]:
         return state, reason, Signal.SCREEN
     return state, (f"{reason}; the screen wins over hook {agent.hook_event} ({agent.hook_state}), "
                    f"older than {HOOK_TRUSTED_FOR:.0f} s"), Signal.SCREEN
-
-
-def hook_trusted(agent: Agent) -> bool:
-    return bool(agent.hook_at) and (timezone.now() - agent.hook_at).total_seconds() < HOOK_TRUSTED_FOR
 
 
 def _observed(agent: Agent, state: str, observation: dict) -> dict:

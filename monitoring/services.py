@@ -16,7 +16,8 @@ from agents.selectors import hosts_with_live_agents
 from agents.services import enqueue_delivery, operations_resume
 from monitoring.alerts import alert_raise
 from monitoring.models import AlertKind, Heartbeat, PaneScreen
-from monitoring.looks import HOOK_TRUSTED_FOR, LOOK_FIELDS, activity_time, crash_reason, crashed, seen
+from agents.hooks import HOOK_TRUSTED_FOR
+from monitoring.looks import LOOK_FIELDS, activity_time, crash_reason, crashed, seen
 from monitoring.recovery import recover_crashed
 from orchestrator.changes import rows_changed
 

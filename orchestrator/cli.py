@@ -12,7 +12,8 @@ import sys
 USAGE = """usage: tmux-orc [--verbose] [--version] COMMAND ...
 
 Commands:
-  agent spawn|list|status|restart|kill   manage agents (tmux-orc agent --help)
+  agent spawn|list|status|explain|restart|kill
+                                         manage agents (tmux-orc agent --help)
   team deploy|status|list|broadcast|recover|teardown|standup
                                          teams of agents (tmux-orc team --help)
   task create|list|show|assign|update    tasks given to agents
@@ -20,7 +21,8 @@ Commands:
   status [--watch]                       system health and agents by state
   monitor agents idle|performance        what the agents are doing; monitor metrics
   server start [--host] [--port] [--workers] [--reload]
-                                         run the web server, worker and beat
+                                         run the web server, worker, watcher and beat
+  watcher                                this host's watcher alone (server start runs it)
   token create|list|revoke               API tokens
   mcp                                    the MCP server on stdin/stdout (HTTP: /mcp)
   createsuperuser                        a login for the admin

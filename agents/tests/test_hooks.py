@@ -7,11 +7,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus, Signal
-from monitoring.looks import HOOK_TRUSTED_FOR, seen
+from agents.hooks import HOOK_TRUSTED_FOR
+from monitoring.looks import seen
 from agents.profiles import get_profile
 from orchestrator.services import agent_token_issue
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 IDLE_SCREEN = "\n".join(["Welcome", "─" * 40, "❯ ", "─" * 40, "  ? for shortcuts"])
 
@@ -115,3 +116,45 @@ def test_a_screen_read_just_after_a_hook_does_not_undo_it_but_a_later_one_does(a
     assert "the screen (idle) has not caught up yet" in early.reason
     assert (late.state, late.signal) == (AgentState.IDLE, Signal.SCREEN)
     assert "the screen wins over hook UserPromptSubmit" in late.reason
+
+
+def test_codex_says_its_turn_is_complete_through_its_notify_command(agent, program):
+    Agent.objects.filter(pk=agent.pk).update(state=AgentState.WORKING)
+
+    response = report(program, **{"type": "agent-turn-complete", "turn-id": "t1", "last-assistant-message": "ok"})
+
+    assert response.status_code == 200, response.json()
+    assert Agent.objects.get(pk=agent.pk).state == AgentState.IDLE
+
+
+def test_the_reporter_posts_what_the_program_gives_it_and_never_fails_the_program(agent, live_server, tmp_path):
+    """agents/hook_report.py as Claude Code (stdin) and Codex (last argument) run it."""
+    import json
+    import subprocess
+
+    from agents.hooks import REPORTER_ARGV
+
+    env = {"TMUX_ORC_URL": live_server.url, "TMUX_ORC_TOKEN": agent_token_issue(agent=agent), "PATH": "/usr/bin:/bin"}
+    stop = json.dumps({"hook_event_name": "Stop", "session_id": "s"})
+    by_stdin = subprocess.run(REPORTER_ARGV, input=stop, env=env, capture_output=True, text=True, timeout=20)
+    assert Agent.objects.get(pk=agent.pk).hook_event == "Stop"
+    busy = json.dumps({"hook_event_name": "UserPromptSubmit", "prompt": "go"})
+    by_argument = subprocess.run([*REPORTER_ARGV, busy], env=env, capture_output=True, text=True, timeout=20)
+    assert Agent.objects.get(pk=agent.pk).hook_event == "UserPromptSubmit"
+    unreachable = subprocess.run(REPORTER_ARGV, input=stop, env={**env, "TMUX_ORC_URL": "http://127.0.0.1:9"},
+                                 capture_output=True, text=True, timeout=20)
+
+    for run in (by_stdin, by_argument, unreachable):
+        assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
+
+
+def test_a_profile_with_an_unknown_kind_of_hooks_fails_at_start_naming_it(monkeypatch):
+    from django.conf import settings
+
+    from agents.profiles import all_profiles
+    from orchestrator.config import ConfigError
+
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", {"mine": {"command": "mine", "hooks": "smoke-signals"}})
+
+    with pytest.raises(ConfigError, match=r"\[agents.profiles.mine\].*hooks must be one of '', 'claude', 'codex'"):
+        all_profiles()

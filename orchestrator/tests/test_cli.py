@@ -58,7 +58,7 @@ def test_no_arguments_prints_usage():
 
     assert result.returncode == 0
     assert result.stdout.startswith("usage: tmux-orc")
-    assert "agent spawn|list|status|restart|kill" in result.stdout
+    assert "agent spawn|list|status|explain|restart|kill" in result.stdout
 
 
 # --- agent -------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""tmux-orc agent spawn|list|status|restart|kill: the same services as the API."""
+"""tmux-orc agent spawn|list|status|explain|restart|kill: the same services as the API."""
 
 import os
 import sys
 import textwrap
+from datetime import datetime
 
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from agents import selectors, services
-from agents.models import MessageStatus, OperationStatus
+from agents.models import MessageStatus, OperationStatus, Signal
 from agents.roles import wait_timeout
 from agents.serializers import AgentSerializer, MessageSerializer, OperationResultSerializer
 from orchestrator.management.base import OrchestratorCommand
@@ -20,6 +22,48 @@ STILL_PENDING = 3  # exit code: asked, but not confirmed within the wait
 
 def _indent(text: str) -> str:
     return textwrap.indent(text, "    ")
+
+
+def _clock(moment: datetime, now: datetime) -> str:
+    """`12:03:04`, with the date when it is not today."""
+    local = timezone.localtime(moment)
+    return f"{local:%H:%M:%S}" if local.date() == timezone.localtime(now).date() else f"{local:%Y-%m-%d %H:%M:%S}"
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    """`12:03:04 (2 min ago)`."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{_clock(moment, now)} ({seconds // size} {unit} ago)"
+    return f"{_clock(moment, now)} ({seconds} s ago)"
+
+
+def _explanation(data: dict, now: datetime) -> str:
+    """`agent_explain` in a few lines for a person."""
+    told = data["signal"] or "no change of state recorded"
+    lines = [f"{data['target']} is {data['state']} since {_when(data['state_changed_at'], now)}",
+             f"  told by: {told}" + (f" ({data['state_reason']})" if data["state_reason"] else ""),
+             *_screen_lines(data["screen"], now)]
+    hook = data["hook"]
+    if hook is None:
+        lines.append("  last hook: none")
+    else:
+        lines.append(f"  last hook: {hook['event']} ({hook['state'] or 'no state'}) at {_when(hook['at'], now)}"
+                     + ("; it still outranks the screen" if hook["outranks_screen"] else ""))
+    lines.append("  recent changes:" + ("" if data["recent_events"] else " none"))
+    lines += [f"    {_clock(e['created_at'], now)} -> {e['to_state']} ({e['signal'] or '-'}): {e['reason']}"
+              for e in data["recent_events"]]
+    return "\n".join(lines)
+
+
+def _screen_lines(screen: dict | None, now: datetime) -> list[str]:
+    if screen is None:
+        return ["  screen: never read"]
+    looked = "tmux, seen" if screen["signal"] == Signal.PROCESS else "screen, read"
+    matched = f" — {'; '.join(screen['matched'])}" if screen["matched"] else ""
+    return [f"  {looked} {_when(screen['read_at'], now)}: {screen['state'] or 'unclear'}{matched}",
+            *(f"    | {line}" for line in screen["lines"])]
 
 
 class Command(OrchestratorCommand):
@@ -41,6 +85,8 @@ class Command(OrchestratorCommand):
         status.add_argument("target", help="session:window")
         status.add_argument("--activity", action="store_true", help="include recent activity")
         add_watch_argument(status)
+        explain = actions.add_parser("explain", help="why the agent is in its state: signal, screen read, last hook")
+        explain.add_argument("target", help="session:window")
         for name, text in [("restart", "restart the agent's program"), ("kill", "remove the agent's window"),
                            ("deny", "refuse the permission prompt on the agent's screen")]:
             actions.add_parser(name, help=text).add_argument("target", help="session:window")
@@ -128,6 +174,11 @@ class Command(OrchestratorCommand):
             return text
 
         watch(self.stdout.write, render, options["watch"])
+
+    def do_explain(self, options):
+        agent = selectors.agent_get(target=options["target"])
+        data = selectors.agent_explain(agent=agent)
+        self.emit(options, data, _explanation(data, timezone.now()))
 
     def _outcome(self, options, operation):
         operation = selectors.operation_wait(operation=operation, timeout=wait_timeout(operation.agent.agent_type))
