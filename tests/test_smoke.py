@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from agents.gateway import Gateway
+from bench.service import children_of, cmdline, role_of
 from conftest import ROOT, TEST_CONFIG, wait_for
 from tests.support import SERVICE_ENV, Output, free_port, stop
 
@@ -61,6 +62,42 @@ def mcp_send(url: str, token: str, target: str, text: str) -> dict:
     return asyncio.run(send())
 
 
+class Stream:
+    """GET /monitor/stream, read in the background: the events that came so far."""
+
+    def __init__(self, url: str, token: str):
+        import http.client
+        import threading
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        self.connection.request("GET", f"{parts.path}?{parts.query}", headers={"Authorization": f"Bearer {token}"})
+        self.response = self.connection.getresponse()
+        assert self.response.status == 200, self.response.read()
+        self.events: list[dict] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        event = {}
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event["event"] = line[7:]
+                elif line.startswith("data: "):
+                    event["data"] = json.loads(line[6:])
+                elif not line and event:
+                    self.events.append(event)
+                    event = {}
+        except (OSError, ValueError):
+            pass  # closed
+
+    def close(self) -> None:
+        self.connection.sock.shutdown(2)
+        self.connection.close()
+
+
 def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatch):
     port, socket_name = free_port(), f"smoke-{secrets.token_hex(4)}"
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV and not k.startswith("TMUX_ORC_")}
@@ -92,15 +129,25 @@ def test_run_command_starts_the_service_and_spawns_an_agent(tmp_path, monkeypatc
         # beat and the worker report in: the health check turns healthy by itself
         wait_for(lambda: answers(f"{base}/monitor/health") == 200, timeout=60, message="a healthy service",
                  describe=lambda: f"{request(f'{base}/monitor/health', '')}\n{output.text[-3000:]}")
+        # the supervisor runs the four parts, the host's watcher among them
+        roles = sorted(role_of(cmdline(pid)) for pid in children_of(process.pid))
+        assert roles == ["beat", "watcher", "web", "worker"], roles
         # two web processes, one set of numbers
         metrics = [metrics_page(f"{base}/metrics", token) for _ in range(4)]
         assert all('tmux_orc_agents{state="starting"}' in m or 'tmux_orc_agents{state="idle"}' in m for m in metrics)
         assert all("django_http_requests_total_by_method_total" in m for m in metrics)
-        # the same server speaks MCP at /mcp: a message sent through it is typed by the worker
+        # the same server speaks MCP at /mcp: a message sent through it is typed by the worker,
+        # and a web process streams what the worker and the watcher, other processes, wrote
+        stream = Stream(f"{base}/monitor/stream?target=smoke:Shell-developer", token)
         sent = mcp_send(f"{base}/mcp", token, "smoke:Shell-developer", "echo mcp-$((6*7))-smoke")
         assert sent["status"] == "delivered", (sent, output.text[-3000:])
         screen = lambda: Gateway(socket_name=socket_name).capture_panes([pane_id])[pane_id]  # noqa: E731
         wait_for(lambda: "mcp-42-smoke" in screen(), message="the MCP message's output", describe=screen)
+        seen = lambda: [(e["event"], e["data"].get("status") or e["data"].get("to_state")) for e in stream.events]  # noqa: E731
+        wait_for(lambda: {("message", "delivered"), ("state", "working"), ("state", "idle")} <= set(seen()),
+                 timeout=15, message="the stream to tell", describe=seen)
+        stream.close()
+
     finally:
         stop(process)
         Gateway(socket_name=socket_name).kill_server()
