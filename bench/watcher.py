@@ -1,21 +1,23 @@
 """How soon the host's watcher turns what N agents' screens show into state rows, and what it costs.
 
 Run: .venv/bin/python bench/watcher.py [--agents 200] [--per-session 10] [--sample 50] [--rounds 4]
-                                       [--window 10] [--database sqlite|postgres]
+                                       [--spacing 0.02] [--window 10] [--database sqlite|postgres]
 
 Starts the real service (`bin/run` through bench/service.py: web, worker, watcher and beat as
 separate processes) in a private place: a temporary data directory, a private tmux server, a
 free port, and the embedded SQLite or, with `--database postgres`, a fresh PostgreSQL database
-(created on --postgres, dropped at the end). It spawns N shell agents through the REST API
+on 127.0.0.1:5432 (user postgres, trust auth; created with psql, dropped at the end). It spawns N shell agents through the REST API
 (`bash --norc --noprofile`, as tests/orchestrator-test.toml has it) in sessions of
 --per-session; each shell's PROMPT_COMMAND appends `<pane> $EPOCHREALTIME` to a file, which is
 when bash drew its prompt. Then it measures, and prints beside the targets:
 
 1. State change on screen to state row (AgentEvent.created_at), for --rounds rounds of --sample
-   agents started 20 ms apart. working: from the return of the tmux command that typed
-   `sleep 1.5` and pressed Enter; idle: from bash drawing its prompt after the sleep.
-2. A message sent (POST /messages/send) while its agent runs `sleep 3`, typed once the agent is
-   idle: from the idle row's created_at, and from the prompt, to Message.typed_at.
+   agents started --spacing seconds apart (0.02: 50 changes a second). working: from the return
+   of the tmux command that typed `sleep 1.5` and pressed Enter; idle: from bash drawing its
+   prompt after the sleep.
+2. A message sent (POST /messages/send) 1 s into its agent's `sleep 3`, typed once the agent is
+   idle: from the idle row's created_at, and from the prompt, to Message.typed_at; and the idle
+   row to Message.claimed_at (a worker took the job) and claimed_at to typed_at.
 3. CPU (% of one core, from /proc/<pid>/task/*/schedstat) of the watcher process over --window
    seconds with every agent idle, and with every pane printing (`while :; do echo $RANDOM;
    read -rt 0.1; done`: `read -t` rather than `sleep 0.1`, so 10 forks per pane a second do not
@@ -23,7 +25,9 @@ when bash drew its prompt. Then it measures, and prints beside the targets:
    (with its pool) in the same windows, for reference.
 4. The reconciling sweep (monitoring.services.host_sweep, in this process, with the service
    stopped and every agent idle and quiet: median of 10) against `tmux list-panes -a` on the
-   same server (median of 20), and the ratio.
+   same server (median of 20), and the ratio; measured right after part 5, in the state the
+   service swept there, and again after the printing window (the service is started again
+   for it), once every shell's last message has output after it to keep as its reply.
 5. The sweep time the running service reports at /metrics (tmux_orc_sweep_duration_seconds,
    each host's last sweep), read every second over several of beat's sweeps with idle agents.
 
@@ -60,7 +64,7 @@ from bench.service import Http, Service, ServiceError, children_of, descendants,
 
 COMMAND_SECONDS = 1.5  # the command of part 1
 QUEUED_COMMAND_SECONDS = 3.0  # the command a message waits behind in part 2
-SPACING = 0.02  # seconds between the starts of sampled agents
+QUEUED_AFTER = 1.0  # seconds into that command the message is sent
 PRINTING = "while :; do echo $RANDOM; read -rt 0.1; done"
 ROWS_TIMEOUT = 20.0  # seconds a round waits for its rows
 QUIET = 8.0  # seconds without output before a sweep has nothing to capture (interval + 1.5, whole seconds)
@@ -116,7 +120,9 @@ def cpu_window(groups: dict[str, list[int]], seconds: float) -> dict[str, float]
     before, start = {name: sum(map(cpu_seconds, pids)) for name, pids in groups.items()}, time.monotonic()
     time.sleep(seconds)  # the measuring window itself
     elapsed = time.monotonic() - start
-    return {name: 100 * (sum(map(cpu_seconds, pids)) - before[name]) / elapsed for name, pids in groups.items()}
+    # A process that ended in the window takes its time with it: never below 0.
+    return {name: max(0.0, 100 * (sum(map(cpu_seconds, pids)) - before[name]) / elapsed)
+            for name, pids in groups.items()}
 
 
 def dt(stamp: float) -> datetime:
@@ -253,7 +259,7 @@ def wait_all_idle(agents: Agents, timeout: float = 60) -> None:
 
 
 # -- 1. state rows ----------------------------------------------------------------------------------
-def state_rows(gateway, agents: Agents, prompts: Path, sample: int, rounds: int) -> dict:
+def state_rows(gateway, agents: Agents, prompts: Path, sample: int, rounds: int, spacing: float) -> dict:
     working, idle, unseen = [], [], 0
     for number in range(rounds):
         chosen = random.sample(agents.targets, min(sample, len(agents.targets)))
@@ -261,7 +267,7 @@ def state_rows(gateway, agents: Agents, prompts: Path, sample: int, rounds: int)
         sent = {}
         for target in chosen:
             sent[target] = start_command(gateway, agents.pane[target], f"sleep {COMMAND_SECONDS}")
-            time.sleep(SPACING)  # pacing: the sample starts over about a second, not in one instant
+            time.sleep(spacing)  # pacing: the sample starts spread out, not in one instant
         ids = [agents.pk[t] for t in chosen]
         try:
             wait_until(lambda: all_went_and_back(ids, since), COMMAND_SECONDS + ROWS_TIMEOUT,
@@ -284,43 +290,66 @@ def state_rows(gateway, agents: Agents, prompts: Path, sample: int, rounds: int)
 
 
 # -- 2. queued messages -----------------------------------------------------------------------------
-def queued_messages(gateway, http: Http, agents: Agents, prompts: Path, sample: int, rounds: int) -> dict:
+def queued_messages(gateway, http: Http, agents: Agents, prompts: Path, sample: int, rounds: int,
+                    spacing: float) -> dict:
     from agents.models import Message
 
-    after_row, after_prompt, late, unseen = [], [], 0, 0
+    figures = {"after_row": [], "after_prompt": [], "waited": [], "typing": [], "late": 0, "unseen": 0}
     for number in range(rounds):
         chosen = random.sample(agents.targets, min(sample, len(agents.targets)))
-        busy = {}
-        for target in chosen:
-            busy[target] = start_command(gateway, agents.pane[target], f"sleep {QUEUED_COMMAND_SECONDS:g}")
-            time.sleep(SPACING)  # pacing, as in part 1
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            answers = list(pool.map(lambda t: http.call("POST", "/messages/send", {
-                "target": t, "message": f": queued-{number}-{t}"}), chosen))
-        ids = {t: body["data"]["id"] for t, (status, body) in zip(chosen, answers) if status == 201}
+        busy, ids = queue_behind_commands(gateway, http, agents, chosen, spacing, number)
         typed = lambda: Message.objects.filter(pk__in=ids.values(), typed_at__isnull=False).count() == len(ids)  # noqa: E731
         try:
             wait_until(typed, QUEUED_COMMAND_SECONDS + ROWS_TIMEOUT, "the queued messages to be typed", interval=0.25)
         except ServiceError:
             pass  # the figures count what was not typed
-        rows = {m.pk: m for m in Message.objects.filter(pk__in=ids.values())}
-        events = events_since([agents.pk[t] for t in chosen], min(busy.values()))
-        drawn = prompts_drawn(prompts)
-        for target, message_id in ids.items():
-            message = rows[message_id]
-            prompt = first_after(drawn[agents.pane[target]], busy[target])
-            idle = first_event(events[agents.pk[target]], "idle", busy[target], "screen")
-            if message.typed_at is None or prompt is None or idle is None:
-                unseen += 1
-            elif message.created_at.timestamp() >= prompt:
-                late += 1  # sent after the command had ended: not a queued message
-            else:
-                after_row.append(message.typed_at.timestamp() - idle)
-                after_prompt.append(message.typed_at.timestamp() - prompt)
-        unseen += len(chosen) - len(ids)
+        tally_queued(figures, agents, prompts, busy, ids)
+        figures["unseen"] += len(chosen) - len(ids)
         wait_all_idle(agents)
         log(f"part 2, round {number + 1}/{rounds}: {len(ids)} messages queued behind `sleep {QUEUED_COMMAND_SECONDS:g}`")
-    return {"after_row": after_row, "after_prompt": after_prompt, "late": late, "unseen": unseen}
+    return figures
+
+
+def queue_behind_commands(gateway, http: Http, agents: Agents, chosen: list[str], spacing: float,
+                          number: int) -> tuple[dict[str, float], dict[str, int]]:
+    """Start `sleep 3` in each chosen pane, `spacing` apart, and send each a message QUEUED_AFTER s
+    after its command started. Returns when each command started, and the message ids."""
+    busy: dict[str, float] = {}
+
+    def send(target: str) -> tuple[int | None, dict]:
+        time.sleep(max(0.0, busy[target] + QUEUED_AFTER - time.time()))  # pacing: while the command runs
+        return http.call("POST", "/messages/send", {"target": target, "message": f": queued-{number}-{target}"})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        sends = {}
+        for target in chosen:
+            busy[target] = start_command(gateway, agents.pane[target], f"sleep {QUEUED_COMMAND_SECONDS:g}")
+            sends[target] = pool.submit(send, target)
+            time.sleep(spacing)  # pacing, as in part 1
+        answers = {target: future.result() for target, future in sends.items()}
+    return busy, {t: body["data"]["id"] for t, (status, body) in answers.items() if status == 201}
+
+
+def tally_queued(figures: dict, agents: Agents, prompts: Path, busy: dict[str, float], ids: dict[str, int]) -> None:
+    from agents.models import Message
+
+    rows = {m.pk: m for m in Message.objects.filter(pk__in=ids.values())}
+    events = events_since([agents.pk[t] for t in busy], min(busy.values()))
+    drawn = prompts_drawn(prompts)
+    for target, message_id in ids.items():
+        message = rows[message_id]
+        prompt = first_after(drawn[agents.pane[target]], busy[target])
+        idle = first_event(events[agents.pk[target]], "idle", busy[target], "screen")
+        if message.typed_at is None or prompt is None or idle is None:
+            figures["unseen"] += 1
+        elif message.created_at.timestamp() >= prompt:
+            figures["late"] += 1  # sent after the command had ended: not a queued message
+        else:
+            typed, claimed = message.typed_at.timestamp(), message.claimed_at.timestamp()
+            figures["after_row"].append(typed - idle)
+            figures["after_prompt"].append(typed - prompt)
+            figures["waited"].append(claimed - idle)
+            figures["typing"].append(typed - claimed)
 
 
 # -- 3 and 5. CPU, and the sweep the service reports -----------------------------------------------
@@ -330,6 +359,20 @@ def processes(service: Service, gateway) -> dict[str, list[int]]:
     server = int(gateway.run([["display-message", "-p", "#{pid}"]])[0])
     return {"watcher": [watcher] if watcher else [], "its control clients": children_of(watcher) if watcher else [],
             "tmux server": [server], "worker (with its pool)": [worker, *descendants(worker)] if worker else []}
+
+
+def unanswered() -> int:
+    """Agents whose delivered messages of the last hour include one with no reply recorded: the
+    sweep and the watcher's looks at idle agents read their history again each time."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agents.models import Message
+
+    recent = timezone.now() - timedelta(hours=1)
+    return Message.objects.filter(status="delivered", replied_at=None, delivered_at__gte=recent) \
+        .values("agent_id").distinct().count()
 
 
 def wait_quiet(gateway, seconds: float) -> None:
@@ -401,62 +444,93 @@ def measure(service: Service, args, prompts: Path) -> dict:
     figures = {"spawn_s": time.monotonic() - started, "sessions": len({t.split(":")[0] for t in agents.targets})}
     log(f"{args.agents} shell agents idle in {figures['sessions']} sessions ({figures['spawn_s']:.0f} s)")
     wait_quiet(gateway, 2.0)
-    figures["rows"] = state_rows(gateway, agents, prompts, args.sample, args.rounds)
-    figures["queued"] = queued_messages(gateway, http, agents, prompts, args.sample, args.rounds)
-    groups = processes(service, gateway)
+    figures["rows"] = state_rows(gateway, agents, prompts, args.sample, args.rounds, args.spacing)
+    output_from = len(service.lines)
+    figures["queued"] = queued_messages(gateway, http, agents, prompts, args.sample, args.rounds, args.spacing)
+    figures["queued"]["jobs"] = sum("agents.deliver_messages[" in line and "received" in line
+                                    for line in service.lines[output_from:])
     wait_quiet(gateway, QUIET)
-    figures["cpu_idle"] = cpu_window(groups, args.window)
+    figures["cpu_idle"] = cpu_window(processes(service, gateway), args.window)
     log(f"part 3: idle window done; reading /metrics over {args.metrics_seconds:.0f} s")
-    figures["metrics"] = metrics_sweeps(service, args.metrics_seconds)
-    figures["cpu_printing"] = printing_window(gateway, agents, groups, args.window)
-    log("part 3: printing window done; stopping the service for part 4")
+    figures["metrics"], figures["unanswered_metrics"] = metrics_sweeps(service, args.metrics_seconds), unanswered()
+    log("part 5 done; stopping the service for part 4")
+    service.stop()
+    figures["sweep"], figures["unanswered_sweep"] = sweep_figures(service, gateway), unanswered()
+    log("part 4 done; starting the service again for the printing window")
+    service.start()
+    wait_until(lambda: "watcher" in service.children().values(), 60, "the watcher")
+    wait_all_idle(agents)
+    figures["cpu_printing"] = printing_window(gateway, agents, processes(service, gateway), args.window)
+    log("part 3: printing window done; stopping the service for the sweep once replies are recorded")
     service.stop()
     wait_quiet(gateway, QUIET)
-    figures["sweep"] = sweep_figures(service, gateway)
+    figures["sweep_answered"], figures["unanswered_answered"] = sweep_figures(service, gateway), unanswered()
     figures["problems"] = http.server_errors + http.connection_errors
     return figures
 
 
 def report(figures: dict, args) -> None:
-    rows, queued, sweep = figures["rows"], figures["queued"], figures["sweep"]
-    p = lambda values, f: percentile(values, f)  # noqa: E731
     print()
     print(f"bench/watcher.py: {args.agents} shell agents, {figures['sessions']} sessions, database {args.database}, "
           f"{os.cpu_count()} CPUs, real service (bin/run)")
-    print("1. state change on screen -> AgentEvent row (created_at)")
-    print(f"   working (from Enter sent):     {spread(rows['working'])}")
-    print(f"   idle (from the prompt drawn):  {spread(rows['idle'])}")
-    both = rows["working"] + rows["idle"]
-    print(f"   both:                          {spread(both)}   {rows['unseen']} commands without both rows")
-    print(f"   target p50 <= 300 ms: {verdict(p(both, 0.5), TARGETS['row_p50'], 's')};  "
-          f"p99 <= 1 s: {verdict(p(both, 0.99), TARGETS['row_p99'], 's')}")
-    print("2. queued message typed after idle (Message.typed_at)")
-    print(f"   from the idle row:             {spread(queued['after_row'])}")
-    print(f"   from the prompt drawn:         {spread(queued['after_prompt'])}")
-    print(f"   {queued['unseen']} not typed in time, {queued['late']} sent after the command ended (left out)")
-    print(f"   target p50 <= 300 ms (from the idle row): {verdict(p(queued['after_row'], 0.5), TARGETS['typed_p50'], 's')}"
-          f";  from the prompt: {verdict(p(queued['after_prompt'], 0.5), TARGETS['typed_p50'], 's')}")
-    print(f"3. CPU, % of one core, over {args.window:g} s     {'idle':>8} {'printing':>9}")
-    for name in figures["cpu_idle"]:
-        print(f"   {name:<33} {figures['cpu_idle'][name]:7.1f}% {figures['cpu_printing'][name]:8.1f}%")
-    print(f"   target watcher <= 2% idle: {verdict(figures['cpu_idle']['watcher'], TARGETS['cpu_idle'])};  "
-          f"<= 25% printing: {verdict(figures['cpu_printing']['watcher'], TARGETS['cpu_printing'])}")
-    ratio = sweep["sweep"] / sweep["tmux"]
-    print("4. reconciling sweep, idle agents, in this process (service stopped)")
-    print(f"   host_sweep, median of {SWEEP_REPEAT}:          {sweep['sweep']:7.1f} ms")
-    print(f"   tmux list-panes -a, median of {LIST_REPEAT}:  {sweep['tmux']:7.1f} ms "
-          f"(Gateway.list_panes: {sweep['gateway']:.1f} ms)")
-    print(f"   ratio: {ratio:.1f}x   target <= 5x: {verdict(ratio, TARGETS['ratio'])}")
-    metrics = [v * 1000 for v in figures["metrics"]]
-    print("5. tmux_orc_sweep_duration_seconds from /metrics (the gauge of each host's last sweep; no histogram)")
-    if metrics:
-        print(f"   {len(metrics)} sweeps: median {statistics.median(metrics):.1f} ms, min {min(metrics):.1f}, "
-              f"max {max(metrics):.1f}; ratio to list-panes {statistics.median(metrics) / sweep['tmux']:.1f}x"
-              f"   target <= 5x: {verdict(statistics.median(metrics) / sweep['tmux'], TARGETS['ratio'])}")
-    else:
-        print("   no sweep seen at /metrics")
+    print(f"   parts 1-2: {args.rounds} rounds of {args.sample} agents started {args.spacing * 1000:g} ms apart")
+    report_latencies(figures["rows"], figures["queued"])
+    report_cpu(figures["cpu_idle"], figures["cpu_printing"], args.window)
+    report_sweeps(figures)
     if figures["problems"]:
         print(f"   requests that failed: {figures['problems'][:5]}")
+
+
+def report_latencies(rows: dict, queued: dict) -> None:
+    both = rows["working"] + rows["idle"]
+    print("1. state change on screen -> AgentEvent row (created_at)")
+    print(f"   working (from Enter sent):         {spread(rows['working'])}")
+    print(f"   idle (from the prompt drawn):      {spread(rows['idle'])}")
+    print(f"   both:                              {spread(both)};  {rows['unseen']} commands without both rows")
+    print(f"   target p50 <= 300 ms: {verdict(percentile(both, 0.5), TARGETS['row_p50'], 's')};  "
+          f"p99 <= 1 s: {verdict(percentile(both, 0.99), TARGETS['row_p99'], 's')}")
+    print("2. queued message typed after idle (Message.typed_at)")
+    print(f"   from the idle row:                 {spread(queued['after_row'])}")
+    print(f"   from the prompt drawn:             {spread(queued['after_prompt'])}")
+    print(f"   of which idle row -> claimed_at:   {spread(queued['waited'])}")
+    print(f"   and claimed_at -> typed_at:        {spread(queued['typing'])}")
+    print(f"   {queued['jobs']} delivery jobs received by the worker for {len(queued['after_row'])} messages; "
+          f"{queued['unseen']} not typed in time, {queued['late']} sent after the command ended (left out)")
+    print(f"   target p50 <= 300 ms from the idle row: "
+          f"{verdict(percentile(queued['after_row'], 0.5), TARGETS['typed_p50'], 's')};  from the prompt: "
+          f"{verdict(percentile(queued['after_prompt'], 0.5), TARGETS['typed_p50'], 's')}")
+
+
+def report_cpu(idle: dict, printing: dict, window: float) -> None:
+    print(f"3. CPU, % of one core, over {window:g} s          {'idle':>8} {'printing':>9}")
+    for name in idle:
+        print(f"   {name:<38} {idle[name]:7.1f}% {printing[name]:8.1f}%")
+    print(f"   target watcher <= 2% idle: {verdict(idle['watcher'], TARGETS['cpu_idle'])};  "
+          f"<= 25% printing: {verdict(printing['watcher'], TARGETS['cpu_printing'])}")
+
+
+def report_sweeps(figures: dict) -> None:
+    sweep, answered = figures["sweep"], figures["sweep_answered"]
+    ratio = sweep["sweep"] / sweep["tmux"]
+    print("4. reconciling sweep, idle quiet agents, in this process (service stopped)")
+    print(f"   host_sweep, median of {SWEEP_REPEAT}:           {sweep['sweep']:7.1f} ms   "
+          f"({figures['unanswered_sweep']} agents whose last delivered message has no reply recorded)")
+    print(f"   tmux list-panes -a, median of {LIST_REPEAT}:   {sweep['tmux']:7.1f} ms   "
+          f"(Gateway.list_panes: {sweep['gateway']:.1f} ms)")
+    print(f"   ratio: {ratio:.1f}x   target <= 5x: {verdict(ratio, TARGETS['ratio'])}")
+    print(f"   again after the printing window:    host_sweep {answered['sweep']:.1f} ms, list-panes "
+          f"{answered['tmux']:.1f} ms, ratio {answered['sweep'] / answered['tmux']:.1f}x "
+          f"({figures['unanswered_answered']} agents without a recorded reply)")
+    metrics = [v * 1000 for v in figures["metrics"]]
+    print("5. tmux_orc_sweep_duration_seconds at /metrics (a gauge: each host's last sweep; no histogram)")
+    if not metrics:
+        print("   no sweep seen at /metrics")
+        return
+    median = statistics.median(metrics)
+    print(f"   {len(metrics)} sweeps: median {median:.1f} ms, min {min(metrics):.1f}, max {max(metrics):.1f} "
+          f"({figures['unanswered_metrics']} agents without a recorded reply)")
+    print(f"   ratio to list-panes (part 4): {median / sweep['tmux']:.1f}x   target <= 5x: "
+          f"{verdict(median / sweep['tmux'], TARGETS['ratio'])}")
 
 
 def teardown(service: Service | None, database: str, workdir: Path) -> None:
@@ -497,6 +571,7 @@ def main() -> None:
     parser.add_argument("--per-session", type=int, default=10, help="agents per tmux session")
     parser.add_argument("--sample", type=int, default=50, help="agents per round in parts 1 and 2")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--spacing", type=float, default=0.02, help="seconds between sampled agents' starts")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of each CPU window")
     parser.add_argument("--metrics-seconds", type=float, default=30.0, help="seconds /metrics is read in part 5")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
