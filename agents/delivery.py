@@ -23,7 +23,6 @@ from agents.gateway import Gateway, TmuxError, local_gateway
 from agents.models import Agent, AgentState, Message, MessageKind, MessageStatus, Signal
 from agents.profiles import Profile, get_profile
 from agents.screens import classify_screen, input_text
-from agents.services import agent_pane
 
 log = logging.getLogger(__name__)
 POLL = 0.1
@@ -96,9 +95,10 @@ def _fail_waiting(agent: Agent, reason: str) -> None:
 def _deliver(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> bool:
     """Take `message` as far as it can go now; True if it reached a final status."""
     try:
-        if agent_pane(gateway, agent) is None:
+        # The pane, by id and in the agent's own window, with its screen: one round trip.
+        pane, screen = gateway.look_at_panes([agent.tmux_pane_id]).get(agent.tmux_pane_id, (None, ""))
+        if pane is None or (pane.session_name, pane.window_name) != (agent.session_name, agent.name):
             raise DeliveryFailed(f"the window of {agent.target} is gone")
-        screen = _screen(gateway, agent)
         state = classify_screen(screen, profile)
         busy = state != AgentState.IDLE
         if message.status == MessageStatus.QUEUED:

@@ -175,7 +175,10 @@ def _record_replies(gateway: Gateway, host: str, idle: list[Agent], profiles: di
         message, profile = unanswered[agent.pk], profiles.get(agent.profile)
         later = Message.objects.filter(agent=agent, delivered_at__gt=message.delivered_at).exists()
         reply = "" if later or profile is None else reply_after(screens.get(agent.tmux_pane_id, ""), message.body, profile)
-        if reply or later:
+        # Idle since after the message went in: its turn is over, and what it answered (perhaps
+        # nothing) is on the screen now. Kept, so the screen is not read again for it.
+        finished = agent.state_changed_at > message.delivered_at
+        if reply or later or finished:
             Message.objects.filter(pk=message.pk).update(reply=reply, replied_at=timezone.now())
 
 

@@ -17,6 +17,7 @@ When to look at a pane that printed:
 from __future__ import annotations
 
 import logging
+import math
 import selectors
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ SETTLE = 0.15
 FIRST_LOOK = 0.05
 EVERY = 1.0
 LIVE_EVERY = 0.25  # for a pane whose screen someone follows live
+GAP = 0.05  # seconds at least between two looks: output of many panes is looked at in batches
 REFRESH = 1.0  # seconds between looks at which sessions hold the host's agents
 RETRY = 1.0  # seconds before looking again at panes whose look failed
 
@@ -54,6 +56,8 @@ class Watcher:
         self.followed: set[str] = set()  # panes whose screens someone follows live
         self.selector = selectors.DefaultSelector()
         self.refresh_at = 0.0
+        self.next_look = math.inf  # when the first pane may be due (never later than that)
+        self.looked = 0.0  # when the last look was
         self.looks = 0
         self._stopping = False
 
@@ -73,15 +77,20 @@ class Watcher:
         now = time.monotonic()
         if now >= self.refresh_at:
             self._refresh()
-        timeout = max(0.0, min([self.refresh_at, *self._times_due()]) - time.monotonic())
+        look_at = max(self.next_look, self.looked + GAP)
+        timeout = max(0.0, min(self.refresh_at, look_at) - time.monotonic())
         if not self.followers:
             time.sleep(timeout)  # nothing to follow yet
         for key, _ in self.selector.select(timeout) if self.followers else []:
             if self.followers.get(key.fileobj.session_id) is key.fileobj:  # not dropped meanwhile
                 self._read(key.fileobj)
-        due = self._due(time.monotonic())
+        now = time.monotonic()
+        if now < max(self.next_look, self.looked + GAP):
+            return  # output only: nothing can be due yet (walking every pane costs)
+        due = self._due(now)
         if due:
             self._look(due)
+        self.next_look = min(self._times_due(), default=math.inf)
 
     # -- output ---------------------------------------------------------------------------
     def _read(self, follower: OutputFollower) -> None:
@@ -89,9 +98,10 @@ class Watcher:
         now = time.monotonic()
         for pane_id in printed.panes:
             if pane_id in self.printing:
-                self.printing[pane_id].last = now
+                self.printing[pane_id].last = now  # due later, if anything: next_look stays a lower bound
             else:
                 self.printing[pane_id] = Printing(now, now)
+                self.next_look = min(self.next_look, self._due_at(pane_id, self.printing[pane_id]))
         if printed.windows_changed:
             self.refresh_at = now
         if printed.closed:
@@ -99,26 +109,20 @@ class Watcher:
             self.refresh_at = min(self.refresh_at, now + REFRESH)
 
     def _times_due(self) -> list[float]:
-        """When each pane that printed will be due for a look."""
-        times = list(self.again.values())
-        for pane_id, printing in self.printing.items():
-            every = LIVE_EVERY if pane_id in self.followed else EVERY
-            times.append(min(printing.last + SETTLE,
-                             max(printing.first + FIRST_LOOK, self.looked_at.get(pane_id, 0.0) + every)))
-        return times
+        """When each pane that printed (or is to be looked at again) will be due for a look."""
+        return [*self.again.values(), *(self._due_at(pane_id, p) for pane_id, p in self.printing.items())]
+
+    def _due_at(self, pane_id: str, printing: Printing) -> float:
+        every = LIVE_EVERY if pane_id in self.followed else EVERY
+        return min(printing.last + SETTLE, max(printing.first + FIRST_LOOK, self.looked_at.get(pane_id, 0.0) + every))
 
     def _due(self, now: float) -> list[str]:
         due = [pane_id for pane_id, when in self.again.items() if when <= now]
-        for pane_id, printing in self.printing.items():
-            every = LIVE_EVERY if pane_id in self.followed else EVERY
-            settled = now - printing.last >= SETTLE
-            started = now - printing.first >= FIRST_LOOK and now - self.looked_at.get(pane_id, 0.0) >= every
-            if settled or started:
-                due.append(pane_id)
+        due += [pane_id for pane_id, printing in self.printing.items() if self._due_at(pane_id, printing) <= now]
         return list(dict.fromkeys(due))
 
     def _look(self, pane_ids: list[str]) -> None:
-        now = time.monotonic()
+        now = self.looked = time.monotonic()
         for pane_id in pane_ids:
             self.printing.pop(pane_id, None)
             self.again.pop(pane_id, None)
@@ -132,6 +136,7 @@ class Watcher:
         self.looks += 1
         for pane_id, seconds in again.items():
             self.again[pane_id] = now + seconds
+            self.next_look = min(self.next_look, now + seconds)
 
     # -- sessions -------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -147,7 +152,7 @@ class Watcher:
             close_old_connections()
             return
         for pane_id in followed - self.followed:
-            self.again[pane_id] = time.monotonic()  # a screen just asked for: look at it now
+            self.again[pane_id] = self.next_look = time.monotonic()  # a screen just asked for: look now
         self.followed = followed
         for session_id in sessions - set(self.followers):
             follower = self.gateway.follow_output(session_id)
@@ -155,7 +160,7 @@ class Watcher:
             self.selector.register(follower, selectors.EVENT_READ)
             now = time.monotonic()
             for pane_id in (pane for pane, session in panes.items() if session == session_id):
-                self.again[pane_id] = now
+                self.again[pane_id] = self.next_look = now
         for session_id in set(self.followers) - sessions:
             self._drop(self.followers[session_id])
 

@@ -89,7 +89,8 @@ def test_claude_code_says_itself_what_it_received_and_when_it_is_done(reachable,
 
     message = services.message_send(agent=claude, body=body)
 
-    wait_for(lambda: Message.objects.get(pk=message.pk).received_at, timeout=15, message="the program's receipt")
+    wait_for(lambda: Message.objects.get(pk=message.pk).received_at, timeout=15, message="the program's receipt",
+             describe=lambda: Message.objects.get(pk=message.pk).status)
     received = Message.objects.get(pk=message.pk)
     assert received.received_exactly is True and received.received_at >= received.submitted_at
     wait_for(lambda: Agent.objects.filter(pk=claude.pk, hook_event="Stop", hook_at__gt=received.received_at).exists(),
