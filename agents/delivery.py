@@ -25,7 +25,7 @@ from agents.profiles import Profile, get_profile
 from agents.screens import classify_screen, input_text
 
 log = logging.getLogger(__name__)
-POLL = 0.1
+POLL = 0.03  # seconds between looks at the pane while typing: a delivery holds a worker process
 MAX_SUBMIT_PRESSES = 3
 RESUBMIT_AFTER = 2.0  # seconds the text may sit in the input before Enter is pressed again
 LEASE = timedelta(minutes=10)  # a claim this old is taken over even if its process lives

@@ -33,7 +33,8 @@ SETTLE = 0.15
 FIRST_LOOK = 0.05
 EVERY = 1.0
 LIVE_EVERY = 0.25  # for a pane whose screen someone follows live
-GAP = 0.05  # seconds at least between two looks: output of many panes is looked at in batches
+GAP = 0.1  # seconds at least between two looks: output of many panes is looked at in batches
+GATHER = 0.02  # seconds output is let gather between reads when nothing is due
 REFRESH = 1.0  # seconds between looks at which sessions hold the host's agents
 RETRY = 1.0  # seconds before looking again at panes whose look failed
 
@@ -86,7 +87,10 @@ class Watcher:
                 self._read(key.fileobj)
         now = time.monotonic()
         if now < max(self.next_look, self.looked + GAP):
-            return  # output only: nothing can be due yet (walking every pane costs)
+            # Output only, nothing due yet: let more gather, so busy panes cost a read a batch,
+            # not a read a line (walking every pane would cost more still).
+            time.sleep(GATHER)
+            return
         due = self._due(now)
         if due:
             self._look(due)

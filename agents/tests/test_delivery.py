@@ -242,7 +242,7 @@ def test_two_workers_racing_on_one_agent_never_type_at_once(shell, gateway, proj
     """The first job chose the oldest message and was slow to claim it; meanwhile an urgent
     one came and a second job claimed and is typing it. The first job's claim must wait."""
     older = Message.objects.create(agent=shell, body="echo older >> race.txt")
-    first_job = HeldGateway(gateway, "list_panes")  # holds before it claims `older`
+    first_job = HeldGateway(gateway, "look_at_panes")  # holds before it claims `older`
     first = deliver_in_thread(shell.pk, first_job)
     wait_for(first_job.reached.is_set, message="the first job to choose its message")
     urgent = Message.objects.create(agent=shell, body="echo urgent >> race.txt", urgent=True)
