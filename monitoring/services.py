@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway
-from agents.models import LIVE_STATES, Agent, AgentState, Message, MessageStatus, Signal, agents_set_states
+from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState, Message, MessageStatus, Signal, agents_set_states
 from agents.profiles import all_profiles
 from agents.screens import reply_after
 from agents.selectors import hosts_with_live_agents
@@ -97,6 +97,16 @@ def _keep_followed_screens(agents: list[Agent], screens: dict[str, str]) -> None
         if text is not None and text != screen.text:
             PaneScreen.objects.filter(pk=screen.pk).update(text=text, changed_at=timezone.now())
             rows_changed()
+
+
+def panes_told_lately(*, host: str, seconds: float) -> dict[int, str]:
+    """{event id: pane} of the changes of state of `host`'s agents in the last `seconds` that
+    something other than the screen told (delivery, a hook): the screen is to be looked at
+    again after them, as the program may have moved on meanwhile (a shell's command that
+    was over before delivery said "working")."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    told = AgentEvent.objects.filter(agent__host=host, created_at__gte=since).exclude(signal=Signal.SCREEN)
+    return dict(told.values_list("pk", "agent__tmux_pane_id"))
 
 
 def followed_panes(*, host: str) -> set[str]:

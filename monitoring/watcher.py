@@ -11,7 +11,9 @@ When to look at a pane that printed:
 - a burst is over: no output for SETTLE seconds (the end of a turn, a prompt drawn);
 - a quiet pane started printing: FIRST_LOOK seconds after, to catch the start of work;
 - a pane that never stops (a spinner): at most every EVERY seconds (LIVE_EVERY for a screen
-  someone follows on the live stream).
+  someone follows on the live stream);
+- something else than the screen (delivery, a hook) just changed its state: within REFRESH
+  seconds, in case the program has moved on meanwhile.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.db import DatabaseError, close_old_connections
 
 from agents.gateway import Gateway, OutputFollower, TmuxError
 from agents.models import Agent
-from monitoring.services import WATCHED_STATES, followed_panes, panes_observe
+from monitoring.services import WATCHED_STATES, followed_panes, panes_observe, panes_told_lately
 
 log = logging.getLogger(__name__)
 SETTLE = 0.15
@@ -55,6 +57,7 @@ class Watcher:
         self.looked_at: dict[str, float] = {}
         self.again: dict[str, float] = {}  # pane: when to look at it again, printing or not
         self.followed: set[str] = set()  # panes whose screens someone follows live
+        self.told: set[int] = set()  # events told by delivery or a hook whose pane was looked at again
         self.selector = selectors.DefaultSelector()
         self.refresh_at = 0.0
         self.next_look = math.inf  # when the first pane may be due (never later than that)
@@ -151,10 +154,14 @@ class Watcher:
                          .exclude(tmux_pane_id="").values_list("tmux_pane_id", "tmux_session_id"))
             sessions = set(panes.values()) & self.gateway.session_ids()
             followed = followed_panes(host=self.host)
+            told = panes_told_lately(host=self.host, seconds=3 * REFRESH)
         except (DatabaseError, TmuxError) as error:
             log.warning("could not list the sessions to follow: %s", error)
             close_old_connections()
             return
+        for pane_id in {pane for event, pane in told.items() if event not in self.told}:
+            self.again[pane_id] = self.next_look = time.monotonic()  # is the screen still saying so?
+        self.told = set(told)
         for pane_id in followed - self.followed:
             self.again[pane_id] = self.next_look = time.monotonic()  # a screen just asked for: look now
         self.followed = followed

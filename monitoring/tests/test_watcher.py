@@ -78,3 +78,11 @@ def test_a_pane_that_dies_without_a_word_is_still_caught_by_the_sweep(shell, gat
     host_sweep(host=settings.TMUX_ORC.agent_host)
 
     assert AgentEvent.objects.filter(agent=shell, to_state=AgentState.CRASHED).exists()
+
+
+def test_a_state_another_signal_set_is_checked_against_the_screen(shell, gateway, watcher):
+    # Delivery said "working" for a command that was over before it said so: no output follows.
+    Agent.objects.get(pk=shell.pk).set_state(AgentState.WORKING, "took message #9", signal=Signal.DELIVERY)
+
+    wait_for(lambda: state_of(shell) == AgentState.IDLE, timeout=5, message="the screen's word, looked at again")
+    assert events_of(shell)[-2:] == [(AgentState.WORKING, Signal.DELIVERY), (AgentState.IDLE, Signal.SCREEN)]
