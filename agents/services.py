@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway, shell_command
+from agents.hooks import hooks_arguments, hooks_path
 from agents.models import (
     Agent,
     AgentOperation,
@@ -32,7 +33,6 @@ from agents.models import (
     OperationKind,
     OperationStatus,
 )
-from agents.hooks import hooks_arguments, hooks_path
 from agents.profiles import Profile, all_profiles, get_profile
 from agents.roles import all_agent_types, get_agent_type
 from agents.screens import classify_screen

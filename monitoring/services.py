@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, local_gateway
+from agents.hooks import HOOK_TRUSTED_FOR
 from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState, Message, MessageStatus, Signal, agents_set_states
 from agents.profiles import all_profiles
 from agents.screens import reply_after
@@ -16,7 +17,6 @@ from agents.selectors import hosts_with_live_agents
 from agents.services import enqueue_delivery, operations_resume
 from monitoring.alerts import alert_raise
 from monitoring.models import AlertKind, Heartbeat, PaneScreen
-from agents.hooks import HOOK_TRUSTED_FOR
 from monitoring.looks import LOOK_FIELDS, activity_time, crash_reason, crashed, seen
 from monitoring.recovery import recover_crashed
 from orchestrator.changes import rows_changed

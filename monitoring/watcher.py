@@ -62,7 +62,6 @@ class Watcher:
         self.refresh_at = 0.0
         self.next_look = math.inf  # when the first pane may be due (never later than that)
         self.looked = 0.0  # when the last look was
-        self.looks = 0
         self._stopping = False
 
     def run(self) -> None:
@@ -140,7 +139,6 @@ class Watcher:
             log.warning("could not look at %d panes: %s", len(pane_ids), error)
             close_old_connections()
             again = dict.fromkeys(pane_ids, RETRY)
-        self.looks += 1
         for pane_id, seconds in again.items():
             self.again[pane_id] = now + seconds
             self.next_look = min(self.next_look, now + seconds)
@@ -165,6 +163,7 @@ class Watcher:
         for pane_id in followed - self.followed:
             self.again[pane_id] = self.next_look = time.monotonic()  # a screen just asked for: look now
         self.followed = followed
+        self.looked_at = {pane_id: at for pane_id, at in self.looked_at.items() if pane_id in panes}
         for session_id in sessions - set(self.followers):
             follower = self.gateway.follow_output(session_id)
             self.followers[session_id] = follower

@@ -9,7 +9,6 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.test import AsyncClient
 
-from agents import services
 from agents.models import Agent, AgentState, Message, MessageStatus
 from conftest import prompt_shown, wait_for
 
