@@ -112,8 +112,8 @@ def _deliver(agent: Agent, message: Message, profile: Profile, gateway: Gateway)
         elif not _take_over(message):
             return False
         if message.urgent and busy and message.typed_at is None:
-            _interrupt(agent, message, profile, gateway)
-        _type_once(agent, message, profile, gateway)
+            screen = _interrupt(agent, message, profile, gateway)
+        _type_once(agent, message, profile, gateway, screen)
         _submit(agent, message, profile, gateway)
     except (DeliveryFailed, TmuxError) as error:
         _record(message, status=MessageStatus.FAILED, error=str(error)[:1000])
@@ -181,16 +181,25 @@ def _note(message: Message, line: str) -> None:
 def _wait(gateway: Gateway, agent: Agent, condition, seconds: float) -> str | None:
     """The screen once `condition(screen)` holds, or None after `seconds`."""
     deadline = time.monotonic() + seconds
-    while True:
+    for pause in _pauses():
         screen = _screen(gateway, agent)
         if condition(screen):
             return screen
         if time.monotonic() > deadline:
             return None
-        time.sleep(POLL)
+        time.sleep(pause)
 
 
-def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
+def _pauses():
+    """Short first: a shell or a program redraws within milliseconds of a key, and a delivery
+    holds a worker process while it waits; then every POLL."""
+    yield from (0.005, 0.01, 0.02)
+    while True:
+        yield POLL
+
+
+def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> str:
+    """Stop the agent's work; the settled screen after it."""
     gateway.send_keys(agent.tmux_pane_id, *profile.interrupt_keys)
     _note(message, f"urgent: pressed {' '.join(profile.interrupt_keys)} to interrupt")
     ready = lambda s: classify_screen(s, profile) == AgentState.IDLE  # noqa: E731
@@ -198,13 +207,14 @@ def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gatewa
         raise DeliveryFailed("the agent did not stop working after the interrupt")
     # Claude Code draws its prompt first and puts the interrupted text back a moment later:
     # let the screen settle, so that text is seen (and cleared) before ours is typed.
-    _wait_until_still(gateway, agent, STILL_FOR)
+    return _wait_until_still(gateway, agent, STILL_FOR)
 
 
 STILL_FOR = 0.6  # seconds a screen must stay the same to count as settled
 
 
-def _wait_until_still(gateway: Gateway, agent: Agent, still_for: float, timeout: float = 5.0) -> None:
+def _wait_until_still(gateway: Gateway, agent: Agent, still_for: float, timeout: float = 5.0) -> str:
+    """The screen once it stayed the same `still_for` seconds (the last one after `timeout`)."""
     deadline = time.monotonic() + timeout
     last, since = _screen(gateway, agent), time.monotonic()
     while time.monotonic() < deadline:
@@ -213,15 +223,19 @@ def _wait_until_still(gateway: Gateway, agent: Agent, still_for: float, timeout:
         if screen != last:
             last, since = screen, time.monotonic()
         elif time.monotonic() - since >= still_for:
-            return
+            break
+    return last
 
 
-def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
+def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gateway, screen: str) -> None:
+    """Type the text unless an earlier attempt did. `screen` is the one just looked at."""
     if message.typed_at is not None:
         return
     pane = agent.tmux_pane_id
     if profile.input_style:
-        screen = _wait(gateway, agent, lambda s: input_text(s, profile) is not None, settings.TMUX_ORC.delivery_timeout)
+        if input_text(screen, profile) is None:  # interrupted a moment ago, or still drawing
+            screen = _wait(gateway, agent, lambda s: input_text(s, profile) is not None,
+                           settings.TMUX_ORC.delivery_timeout)
         if screen is None:
             raise DeliveryFailed("the agent's input did not appear on screen")
         already = input_text(screen, profile)
@@ -242,10 +256,12 @@ def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gatewa
 def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
     """Press Enter until the input no longer holds the text (a bounded number of times)."""
     pane = agent.tmux_pane_id
-    before = _screen(gateway, agent)
     if profile.input_style and message.submitted_at is None:
-        if _wait(gateway, agent, lambda s: _shows_typed(s, message.body, profile), 5) is None:
+        before = _wait(gateway, agent, lambda s: _shows_typed(s, message.body, profile), 5)
+        if before is None:
             raise DeliveryFailed("the typed text did not show in the agent's input")
+    else:
+        before = _screen(gateway, agent)
     if message.submitted_at is not None and _taken(before, before, profile):
         return _delivered(message, "was already submitted by the interrupted attempt", agent=agent)
     while message.submit_presses < MAX_SUBMIT_PRESSES:

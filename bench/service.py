@@ -112,7 +112,8 @@ class Service:
         self.env = {k: v for k, v in os.environ.items() if k not in CALLERS_ONLY and not k.startswith("TMUX_ORC_")}
         self.env.update(TMUX_TMPDIR=str(self.tmux_dir), TMUX_ORC_DATA_DIR=str(self.data_dir),
                         TMUX_ORC_PORT=str(self.port), TMUX_ORC_TMUX_SOCKET=self.socket_name,
-                        TMUX_ORC_WORKERS="2", TMUX_ORC_CONFIG=str(TEST_CONFIG), **(env or {}))
+                        TMUX_ORC_WORKERS="2", TMUX_ORC_CONFIG=str(TEST_CONFIG))
+        self.env.update(env or {})  # the caller's own settings win, the config file included
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.lines: list[str] = []  # every start's output, in order

@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/watcher.py [--agents 200] [--per-session 10] [--sample 50] [--rounds 4]
                                        [--spacing 0.02] [--window 10] [--database sqlite|postgres]
+                                       [--concurrency N]
 
 Starts the real service (`bin/run` through bench/service.py: web, worker, watcher and beat as
 separate processes) in a private place: a temporary data directory, a private tmux server, a
@@ -294,7 +295,7 @@ def queued_messages(gateway, http: Http, agents: Agents, prompts: Path, sample: 
                     spacing: float) -> dict:
     from agents.models import Message
 
-    figures = {"after_row": [], "after_prompt": [], "waited": [], "typing": [], "late": 0, "unseen": 0}
+    figures = {"after_row": [], "after_prompt": [], "waited": [], "typing": [], "held": [], "late": 0, "unseen": 0}
     for number in range(rounds):
         chosen = random.sample(agents.targets, min(sample, len(agents.targets)))
         busy, ids = queue_behind_commands(gateway, http, agents, chosen, spacing, number)
@@ -350,6 +351,8 @@ def tally_queued(figures: dict, agents: Agents, prompts: Path, busy: dict[str, f
             figures["after_prompt"].append(typed - prompt)
             figures["waited"].append(claimed - idle)
             figures["typing"].append(typed - claimed)
+            if message.delivered_at is not None:
+                figures["held"].append(message.delivered_at.timestamp() - claimed)
 
 
 # -- 3 and 5. CPU, and the sweep the service reports -----------------------------------------------
@@ -494,6 +497,7 @@ def report_latencies(rows: dict, queued: dict) -> None:
     print(f"   from the prompt drawn:             {spread(queued['after_prompt'])}")
     print(f"   of which idle row -> claimed_at:   {spread(queued['waited'])}")
     print(f"   and claimed_at -> typed_at:        {spread(queued['typing'])}")
+    print(f"   claimed_at -> delivered_at:        {spread(queued['held'])}  (a delivery holds a worker process)")
     print(f"   {queued['jobs']} delivery jobs received by the worker for {len(queued['after_row'])} messages; "
           f"{queued['unseen']} not typed in time, {queued['late']} sent after the command ended (left out)")
     print(f"   target p50 <= 300 ms from the idle row: "
@@ -572,6 +576,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=50, help="agents per round in parts 1 and 2")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--spacing", type=float, default=0.02, help="seconds between sampled agents' starts")
+    parser.add_argument("--concurrency", type=int, help="the worker's processes (default: the service's own)")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of each CPU window")
     parser.add_argument("--metrics-seconds", type=float, default=30.0, help="seconds /metrics is read in part 5")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
@@ -586,7 +591,8 @@ def main() -> None:
             psql(f"create database {database}")
             database_url = f"{POSTGRES}/{database}"
         prompts = workdir / "prompts.log"
-        service = Service(workdir, env={"DATABASE_URL": database_url} if database_url else None)
+        env = {"TMUX_ORC_WORKER_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}
+        service = Service(workdir, env={**env, "DATABASE_URL": database_url} if database_url else env)
         service.env["TMUX_ORC_CONFIG"] = str(bench_config(workdir, prompts))
         service.start()
         log(f"service started on {service.base_url} (tmux -L {service.socket_name}, database {args.database})")

@@ -123,7 +123,7 @@ SETTINGS: dict[str, Setting] = {
     "database_url": Setting("DATABASE_URL", ("database", "url"), _optional_text, ""),
     "db_pool_size": Setting("TMUX_ORC_DB_POOL_SIZE", ("database", "pool_size"), _integer(1, 500), 10),
     "redis_url": Setting("REDIS_URL", ("broker", "url"), _optional_text, ""),
-    "worker_concurrency": Setting("TMUX_ORC_WORKER_CONCURRENCY", ("worker", "concurrency"), _integer(1, 64), 4),
+    "worker_concurrency": Setting("TMUX_ORC_WORKER_CONCURRENCY", ("worker", "concurrency"), _integer(1, 64), 6),
     "agent_host": Setting("TMUX_ORC_AGENT_HOST", ("worker", "host_name"), _socket_name, socket.gethostname()),
     "tmux_socket": Setting("TMUX_ORC_TMUX_SOCKET", ("tmux", "socket_name"), _socket_name, "tmux-orc"),
     "metrics_enabled": Setting("TMUX_ORC_METRICS_ENABLED", ("monitoring", "enabled"), _boolean, True),

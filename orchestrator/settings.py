@@ -146,7 +146,10 @@ else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT = "orchestrator.broker:Transport"
     _QUIET_LOGGERS = {"kombu.connection": {"level": "ERROR"}}  # "no hostname supplied": none is needed
-    CELERY_BROKER_TRANSPORT_OPTIONS = {**folders(DATA_DIR / "broker"), "store_processed": False, "polling_interval": 0.1}
+    # A worker whose processes are all busy takes its next job at its next poll: in a burst
+    # of deliveries (50 agents idle in a second) every job waits for one.
+    BROKER_POLL = 0.03  # seconds
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**folders(DATA_DIR / "broker"), "store_processed": False, "polling_interval": BROKER_POLL}
 CELERY_TASK_DEFAULT_QUEUE = "orchestrator"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
