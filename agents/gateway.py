@@ -207,14 +207,21 @@ class Gateway:
             return set()
 
     @staticmethod
+    def _literal(value: str) -> str:
+        """`value` as tmux takes it literally where it expands formats (a window's name and
+        directory): `#(...)` there would run a command, `#{...}` be replaced."""
+        return value.replace("#", "##")
+
+    @staticmethod
     def _env_args(env: dict[str, str]) -> list[str]:
         return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
 
     def _new_session(self, spec: WindowSpec) -> list[list[str]]:
         target = f"={spec.session_name}:{{end}}"
         return [
-            ["new-session", "-d", "-P", "-F", CREATED_FORMAT, "-s", spec.session_name,
-             "-n", spec.window_name, "-c", spec.cwd, "-x", DEFAULT_SIZE[0], "-y", DEFAULT_SIZE[1],
+            ["new-session", "-d", "-P", "-F", CREATED_FORMAT, "-s", self._literal(spec.session_name),
+             "-n", self._literal(spec.window_name), "-c", self._literal(spec.cwd),
+             "-x", DEFAULT_SIZE[0], "-y", DEFAULT_SIZE[1],
              *self._env_args(spec.env), spec.command],
             ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
         ]
@@ -224,7 +231,8 @@ class Gateway:
         target = f"={spec.session_name}:{{end}}"
         return [
             ["new-window", "-d", "-a", "-t", target, "-P", "-F", CREATED_FORMAT,
-             "-n", spec.window_name, "-c", spec.cwd, *self._env_args(spec.env), spec.command],
+             "-n", self._literal(spec.window_name), "-c", self._literal(spec.cwd), *self._env_args(spec.env),
+             spec.command],
             ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
         ]
 
@@ -240,7 +248,7 @@ class Gateway:
         """Replace whatever runs in the pane with `command`; return the new pid."""
         lines = self.run(
             [
-                ["respawn-pane", "-k", "-t", pane_id, "-c", cwd, *self._env_args(env), command],
+                ["respawn-pane", "-k", "-t", pane_id, "-c", self._literal(cwd), *self._env_args(env), command],
                 ["display-message", "-p", "-t", pane_id, "#{pane_pid}"],
             ]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import string
 import subprocess
@@ -221,6 +222,36 @@ def test_session_name_is_used_verbatim(gateway, project_dir):
     gateway.run([["has-session", "-t", "=ab-c_1"]])  # raises TargetNotFound if tmux renamed it
     assert gateway.run([["display-message", "-p", "-t", "=ab-c_1:", "#{session_id}"]]) == [window.session_id]
     assert again.session_id == window.session_id
+
+
+def _hostile_directory(parent: Path, text: str) -> Path:
+    """`text` as a directory below `parent`, made: its '/' separate directories, at most 200
+    bytes (a name's limit is 255)."""
+    path = Path(os.path.realpath(f"{parent}/{text.encode()[:200].decode(errors='ignore')}"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("template", HOSTILE_TEXTS)
+def test_a_hostile_directory_is_the_window_s_directory_and_runs_nothing(gateway, tmp_path, template):
+    pwned = tmp_path / "pwned"
+    directory = _hostile_directory(tmp_path / "in", template.replace("{pwned}", str(pwned)))
+    said = tmp_path / "cwd.txt"
+    report_cwd = shell_command([sys.executable, "-c", f"import os; open({str(said)!r}, 'w').write(os.getcwd())"])
+
+    def cwd_said() -> str:
+        return said.read_text() if said.exists() else ""
+
+    for session in ("new", "new"):  # a new session first, then a window in it
+        said.unlink(missing_ok=True)
+        window = gateway.create_window(WindowSpec(session, "w", report_cwd, cwd=str(directory)))
+        wait_for(cwd_said, message="the window's program to say where it runs")
+        assert cwd_said() == str(directory)
+    said.unlink()
+    gateway.respawn(window.pane_id, command=report_cwd, cwd=str(directory), env={})
+    wait_for(cwd_said, message="the respawned program to say where it runs")
+    assert cwd_said() == str(directory)
+    assert not pwned.exists(), "tmux ran the #( ) command in the directory's name"
 
 
 # -- reading panes --------------------------------------------------------------------------
