@@ -20,6 +20,31 @@ RECORDER = ROOT / "tests" / "programs" / "recorder.py"
 TEST_CONFIG = ROOT / "tests" / "orchestrator-test.toml"
 CLAUDE = ROOT / "tests" / "claude" / "node_modules" / ".bin" / "claude"
 CLAUDE_API_KEY = "sk-ant-api03-test-only-" + "0123456789abcdefghij"
+CODEX = ROOT / "tests" / "claude" / "node_modules" / ".bin" / "codex"
+# A provider of its own (no sign-in), the project trusted (no trust dialog), no update check,
+# no retries. An unknown model name: a known one opens a "Try new model" dialog that takes
+# the first message.
+CODEX_CONFIG = """\
+model = "stub-model"
+model_provider = "stub"
+approval_policy = "on-request"
+sandbox_mode = "read-only"
+check_for_update_on_startup = false
+
+[model_providers.stub]
+name = "stub"
+base_url = {url}
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+
+[projects.{project}]
+trust_level = "trusted"
+
+[analytics]
+enabled = false
+"""
 
 
 def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition", describe=None):
@@ -186,6 +211,36 @@ def claude_profile(stub, tmp_path, project_dir, monkeypatch):
 
 
 @pytest.fixture
+def openai_stub():
+    """The local OpenAI Responses API stub; see tests/openai_stub.py."""
+    from tests.openai_stub import OpenAIStub
+
+    server = OpenAIStub()
+    server.url = server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def codex_profile(openai_stub, tmp_path, project_dir, monkeypatch):
+    """The codex profile, pointed at the installed Codex CLI, the stub, and a home directory
+    whose config.toml (CODEX_CONFIG) trusts the project."""
+    if not CODEX.exists():
+        if os.environ.get("CI"):
+            pytest.fail("the Codex CLI is not installed (bin/test installs it with npm)")
+        pytest.skip("the Codex CLI is not installed: run bin/test, which installs it with npm")
+    home = tmp_path / "home"
+    (home / ".codex").mkdir(parents=True)
+    config = CODEX_CONFIG.format(url=json.dumps(openai_stub.url), project=json.dumps(project_dir))
+    (home / ".codex" / "config.toml").write_text(config)
+    env = {"HOME": str(home), "CODEX_HOME": str(home / ".codex"), "OPENAI_API_KEY": "dummy"}
+    # --no-daemon: otherwise Codex leaves an app-server daemon running after it quits.
+    codex = {"command": f"{CODEX} --no-daemon", "env": env, "hooks": "codex"}
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", {**settings.TMUX_ORC.profiles, "codex": codex})
+    return "codex"
+
+
+@pytest.fixture
 def shell(project_dir, gateway, eager_jobs):
     """A running shell agent, idle at its prompt, its briefing delivered (jobs run inline)."""
     from agents import services
@@ -200,6 +255,7 @@ def shell(project_dir, gateway, eager_jobs):
     wait_for(lambda: agent.messages.get(kind=MessageKind.BRIEFING).status == MessageStatus.DELIVERED,
              message="the briefing")
     wait_for(lambda: prompt_shown(gateway, agent), message="the prompt after the briefing")
+    host_sweep(host=settings.TMUX_ORC.agent_host)  # seen idle again, after the briefing's command
     agent.refresh_from_db()
     return agent
 

@@ -14,7 +14,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import libtmux
@@ -136,8 +136,12 @@ def _pane_info(line: str) -> PaneInfo | None:
 class Gateway:
     """One tmux server, named by socket (`-L`) or path (`-S`)."""
 
-    def __init__(self, socket_name: str | None = None, socket_path: str | None = None):
+    def __init__(self, socket_name: str | None = None, socket_path: str | None = None,
+                 environment: Mapping[str, str] | None = None):
         self.server = libtmux.Server(socket_name=socket_name, socket_path=socket_path)
+        # What a tmux server this gateway starts runs with (None: this process's environment).
+        # tmux gives its own environment to every pane, and keeps it in its process.
+        self.environment = environment
 
     # -- one round trip -------------------------------------------------------------------
     def run(self, commands: Sequence[Sequence[str]]) -> list[str]:
@@ -150,6 +154,21 @@ class Gateway:
         if result.returncode != 0:
             _raise_for(result.stderr)
         return result.stdout
+
+    def _run_starting(self, commands: Sequence[Sequence[str]]) -> list[str]:
+        """`run` for commands that may start the server: in `self.environment`."""
+        if self.environment is None:
+            return self.run(commands)
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            raise TmuxNotInstalled("tmux is not installed on this host")
+        socket = [f"-S{self.server.socket_path}"] if self.server.socket_path else (
+            [f"-L{self.server.socket_name}"] if self.server.socket_name else [])
+        result = subprocess.run([tmux, *socket, *_chain(commands)], env=dict(self.environment), capture_output=True,
+                                text=True, encoding="utf-8", errors="backslashreplace", check=False)
+        if result.returncode != 0:
+            _raise_for(result.stderr.splitlines())
+        return result.stdout.splitlines()
 
     def _run_grouped(self, groups: Iterable[Sequence[Sequence[str]]]) -> list[str]:
         """Like `run`, in more than one invocation only when tmux's command-line limit needs it."""
@@ -182,7 +201,7 @@ class Gateway:
                 batch.append(index)
                 continue
             try:
-                created[index] = self._parse_created(self.run(self._new_session(specs[index])))[0]
+                created[index] = self._parse_created(self._run_starting(self._new_session(specs[index])))[0]
             except TmuxError as error:
                 if "duplicate session" not in str(error):
                     raise
@@ -224,6 +243,8 @@ class Gateway:
              "-x", DEFAULT_SIZE[0], "-y", DEFAULT_SIZE[1],
              *self._env_args(spec.env), spec.command],
             ["set-option", "-w", "-t", target, "remain-on-exit", "on"],
+            # A client that attaches later (a person's terminal) brings none of its variables in.
+            ["set-option", "-g", "update-environment", ""],
         ]
 
     def _new_window(self, spec: WindowSpec) -> list[list[str]]:
@@ -437,7 +458,9 @@ def local_gateway() -> Gateway:
     """The tmux server this host's agents run in (`TMUX_ORC_TMUX_SOCKET`)."""
     from django.conf import settings
 
-    return Gateway(socket_name=settings.TMUX_ORC.tmux_socket)
+    from agents.environment import base_environment
+
+    return Gateway(socket_name=settings.TMUX_ORC.tmux_socket, environment=base_environment())
 
 
 def shell_command(argv: Sequence[str]) -> str:

@@ -78,8 +78,8 @@ def agent_hook_report(*, agent: Agent, payload: dict) -> dict:
     it changes, saying whether the screen disagreed), and for a prompt, the receipt on the
     message it acknowledges. Returns what was recorded."""
     event = _event_name(payload)
-    state = _state_of(event, payload)
     now = timezone.now()
+    state = None if _side_request_of_codex(agent, event, payload, now) else _state_of(event, payload)
     recorded = {"event": event, "state": state or "", "message": None}
     with transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(hook_event=event, hook_state=state or "", hook_at=now)
@@ -129,6 +129,19 @@ def _state_of(event: str, payload: dict) -> str | None:
                                                     str(payload.get("message", "")).lower() else "")
         return NOTIFICATION_STATES.get(kind)
     return STATES.get(event)
+
+
+def _side_request_of_codex(agent: Agent, event: str, payload: dict, now) -> bool:
+    """Codex runs its notify command also when a side request it makes of the model ends (a
+    title for the thread, on its first message), while the turn itself goes on. The turn's
+    own notify lists the message submitted to it in `input-messages`; a side request's does
+    not, and says nothing of the agent's state."""
+    inputs = payload.get("input-messages")
+    if event != "agent-turn-complete" or not isinstance(inputs, list):
+        return False
+    last = (Message.objects.filter(agent=agent, submitted_at__gte=now - RECEIPT_WINDOW)
+            .order_by("-submitted_at", "-id").first())
+    return last is not None and last.body.strip() not in {str(item).strip() for item in inputs}
 
 
 def _reason(agent: Agent, event: str, state: str) -> str:

@@ -63,9 +63,13 @@ BUILTIN_PROFILES = {
             approval_markers=(r"Do you want to proceed\?", r"^\s*❯ 1\. Yes"),
             input_style="box", input_marker="❯", mcp_config_option="--mcp-config", hooks="claude",
         ),
+        # Codex's footer says "? for shortcuts" only while its input is empty (typed text
+        # hides it), and "esc to interrupt" while it works: its input line itself has the
+        # footer below it, so it cannot be read as a prompt line.
+        Profile("codex", "Codex", "codex", working_markers=(r"(esc|ctrl\+c) to interrupt",),
+                ready_markers=(r"\? for shortcuts",), hooks="codex"),
         # No screens of these were captured here: only the "busy" footers their interfaces
         # print are known; otherwise the sweep goes by screen activity.
-        Profile("codex", "Codex", "codex", working_markers=(r"(esc|ctrl\+c) to interrupt",), hooks="codex"),
         Profile("aider", "Aider", "aider", interrupt_keys=("C-c",)),
         Profile("gemini", "Gemini", "gemini", working_markers=(r"\(esc to cancel",)),
         Profile(

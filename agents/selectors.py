@@ -15,6 +15,7 @@ from agents.roles import wait_timeout
 from agents.validation import parse_target
 from orchestrator.db import connection_release
 from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.waits import wait_slot
 
 RESPONSIVE_STATES = {AgentState.IDLE, AgentState.WORKING, AgentState.WAITING_APPROVAL}
 HEALTH_BY_STATE = {
@@ -133,10 +134,13 @@ def _until_final(row, timeout: float, interval: float = 0.05):
     no database connection is held while it sleeps."""
     deadline = time.monotonic() + timeout
     row.refresh_from_db()
-    while not row.is_final and time.monotonic() < deadline:
-        connection_release()
-        time.sleep(interval)
-        row.refresh_from_db()
+    if row.is_final or timeout <= 0:
+        return row
+    with wait_slot():
+        while not row.is_final and time.monotonic() < deadline:
+            connection_release()
+            time.sleep(interval)
+            row.refresh_from_db()
     return row
 
 

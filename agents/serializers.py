@@ -7,7 +7,7 @@ from agents.roles import all_agent_types
 from django.core.validators import RegexValidator
 
 from agents.validation import MAX_BRIEFING, MAX_PATH, NAME_RE, NAME_RULE, TARGET_RE
-from orchestrator.serializers import StrictBooleanField, StrictCharField, StrictSerializer
+from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictCharField, StrictSerializer
 
 
 TMUX_NAME = RegexValidator(NAME_RE, f"not a usable tmux name; use {NAME_RULE}")
@@ -49,7 +49,7 @@ class StatusQuerySerializer(TargetSerializer):
                                  help_text="Say how the state was arrived at: signal, screen read, last hook.")
 
 
-class ListQuerySerializer(StrictSerializer):
+class ListQuerySerializer(PageQuerySerializer):
     session_name = StrictCharField(max_length=64, required=False, allow_blank=True, help_text="Only this session.")
     include_stopped = StrictBooleanField(required=False, default=False)
 

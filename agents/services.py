@@ -20,7 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway, shell_command
+from agents.environment import base_environment, launch_command
+from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway
 from agents.hooks import hooks_arguments, hooks_path
 from agents.models import (
     Agent,
@@ -277,14 +278,15 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
         raise InvalidInput(f"project_path {agent.project_path!r} does not exist on host {agent.host}")
     token = agent_token_issue(agent=agent)
     env = {
-        **dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk), "TMUX_ORC_AGENT_TARGET": agent.target,
-        "TMUX_ORC_URL": public_url(), "TMUX_ORC_TOKEN": token,
+        **base_environment(), **dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk),
+        "TMUX_ORC_AGENT_TARGET": agent.target, "TMUX_ORC_URL": public_url(), "TMUX_ORC_TOKEN": token,
     }
     argv = profile.argv
     if settings.TMUX_ORC.agent_mcp and profile.mcp_config_option:
         argv = [*argv, profile.mcp_config_option, _mcp_config_write(agent, token)]
     argv = [*argv, *hooks_arguments(agent, profile.hooks)]
-    spec = WindowSpec(agent.session_name, agent.name, shell_command(argv), agent.project_path, env)
+    # The environment goes in a file the pane's launcher reads, not on a command line.
+    spec = WindowSpec(agent.session_name, agent.name, launch_command(agent.pk, argv, env), agent.project_path)
     return spec, profile
 
 
@@ -419,16 +421,30 @@ def message_send(*, agent: Agent, body: str, urgent: bool = False, sender: str =
     """Queue `body` for the agent. The row is committed before anything is typed; the
     agent's host worker delivers it when the agent is idle (at once, interrupting, if urgent).
     `sent_with` is the API token it came with, if any."""
+    _check_message(agent, body)
+    with transaction.atomic():
+        message = Message.objects.create(agent=agent, body=_as_typed(body, sent_with), urgent=urgent, sender=sender,
+                                         sent_with=sent_with)
+        transaction.on_commit(lambda: enqueue_delivery(agent))
+    return message
+
+
+def _check_message(agent: Agent, body: str) -> None:
     if not body or not body.strip():
         raise InvalidInput("message: must not be empty")
     if len(body) > MAX_MESSAGE:
         raise InvalidInput(f"message: at most {MAX_MESSAGE} characters (got {len(body)})")
     if agent.state == AgentState.STOPPED:
         raise Conflict(f"{agent.target} is stopped; messages cannot reach it")
-    with transaction.atomic():
-        message = Message.objects.create(agent=agent, body=body, urgent=urgent, sender=sender, sent_with=sent_with)
-        transaction.on_commit(lambda: enqueue_delivery(agent))
-    return message
+
+
+def _as_typed(body: str, sent_with) -> str:
+    """The text the recipient sees: an agent's message says which agent it is from, so no
+    agent can pass as a person (`TMUX_ORC_FROM_AGENT_FORMAT`)."""
+    sender = sent_with.agent if sent_with is not None and sent_with.agent_id else None
+    if sender is None:
+        return body
+    return settings.TMUX_ORC.from_agent_format.replace("{sender}", sender.target).replace("{message}", body)
 
 
 def message_broadcast(
@@ -460,13 +476,8 @@ def message_schedule(*, agent: Agent, body: str, minutes: float, sender: str = "
     in the database until then: restarts of the service do not lose it."""
     if not 0 < minutes <= MAX_SCHEDULE_MINUTES:
         raise InvalidInput(f"minutes: more than 0 and at most {MAX_SCHEDULE_MINUTES} (30 days)")
-    if not body or not body.strip():
-        raise InvalidInput("message: must not be empty")
-    if len(body) > MAX_MESSAGE:
-        raise InvalidInput(f"message: at most {MAX_MESSAGE} characters (got {len(body)})")
-    if agent.state == AgentState.STOPPED:
-        raise Conflict(f"{agent.target} is stopped; messages cannot reach it")
-    return Message.objects.create(agent=agent, body=body, sender=sender, sent_with=sent_with,
+    _check_message(agent, body)
+    return Message.objects.create(agent=agent, body=_as_typed(body, sent_with), sender=sender, sent_with=sent_with,
                                   status=MessageStatus.SCHEDULED, not_before=timezone.now() + timedelta(minutes=minutes))
 
 

@@ -28,7 +28,7 @@ from agents.serializers import (
     StatusQuerySerializer,
     TargetSerializer,
 )
-from orchestrator.api import ErrorBody
+from orchestrator.api import ErrorBody, paged
 from orchestrator.errors import Forbidden, InvalidInput
 from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
@@ -108,7 +108,7 @@ class AgentViewSet(viewsets.ViewSet):
         """Live agents (and stopped ones with `include_stopped=true`)."""
         query = validated(ListQuerySerializer, request.query_params)
         agents = selectors.agent_list(include_stopped=query["include_stopped"], session_name=query.get("session_name"))
-        return Response(AgentSerializer(agents, many=True).data)
+        return paged(request, agents, query, AgentSerializer)
 
     @extend_schema(
         operation_id="agents_restart", summary="Restart an agent", request=TargetSerializer,

@@ -7,17 +7,22 @@ Views return plain data; the renderer wraps it. Errors of every kind pass throug
 from __future__ import annotations
 
 import logging
+import math
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import JsonResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.serializers import error_text
+from orchestrator.throttling import refusal
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,13 @@ def exception_handler(exc, context):
         log.warning("database unavailable in %s: %s", context.get("view"), exc)
         return Response(ErrorBody(error_message="the database is busy or unreachable; try again in a moment"),
                         status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+    if isinstance(exc, RequestDataTooBig):
+        return Response(ErrorBody(error_message=f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+                                                "bytes; nothing was done"), status=413)
+    if isinstance(exc, exceptions.Throttled):
+        request = context.get("request")
+        return Response(ErrorBody(error_message=refusal(request.auth, exc.wait or 0)), status=429,
+                        headers={"Retry-After": str(math.ceil(exc.wait or 1))})
     if isinstance(exc, exceptions.ParseError):
         return Response(ErrorBody(error_message=f"the body is not valid JSON: {exc.detail}"), status=400)
     response = drf_exception_handler(exc, context)
@@ -89,3 +101,15 @@ class EnvelopeErrorsMixin:
             response.accepted_renderer = EnvelopeRenderer()
             response.accepted_media_type = EnvelopeRenderer.media_type
         return response
+
+
+def paged(request, rows, query: dict, serializer_class) -> Response:
+    """One page of `rows` (`query`'s limit and offset) as the list in `data`: the count of
+    all in X-Total-Count, and the next page, if any, in a Link header."""
+    limit, offset = query["limit"], query["offset"]
+    count = rows.count() if hasattr(rows, "count") and not isinstance(rows, list) else len(rows)
+    headers = {"X-Total-Count": str(count)}
+    if offset + limit < count:
+        after = request.build_absolute_uri(replace_query_param(request.get_full_path(), "offset", offset + limit))
+        headers["Link"] = f'<{after}>; rel="next"'
+    return Response(serializer_class(rows[offset:offset + limit], many=True).data, headers=headers)

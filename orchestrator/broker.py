@@ -38,7 +38,7 @@ def folders(root: Path) -> dict[str, str]:
              "control_folder": "control", "incoming_folder": "incoming", "unreadable_folder": "unreadable"}
     options = {option: str(root / name) for option, name in names.items()}
     for path in set(options.values()):
-        Path(path).mkdir(parents=True, exist_ok=True)
+        Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
     return options
 
 

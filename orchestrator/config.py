@@ -31,6 +31,13 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
+def _from_agent_format(value: Any) -> str:
+    text = _text(value)
+    if "{sender}" not in text or "{message}" not in text:
+        raise ValueError("must contain {sender} and {message}")
+    return text
+
+
 def _optional_text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string")
@@ -114,6 +121,9 @@ SETTINGS: dict[str, Setting] = {
     "secret_key": Setting("TMUX_ORC_SECRET_KEY", ("server", "secret_key"), _optional_text, ""),
     "public_url": Setting("TMUX_ORC_URL", ("server", "public_url"), _optional_text, ""),
     "lead_roles": Setting("TMUX_ORC_LEAD_ROLES", ("auth", "lead_roles"), _word_list, ["orchestrator", "pm"]),
+    "rate_limit": Setting("TMUX_ORC_RATE_LIMIT", ("auth", "rate_limit"), _integer(0, 1_000_000), 6000),
+    "agent_rate_limit": Setting("TMUX_ORC_AGENT_RATE_LIMIT", ("auth", "agent_rate_limit"), _integer(0, 1_000_000), 600),
+    "max_waits": Setting("TMUX_ORC_MAX_WAITS", ("server", "max_waits"), _integer(1, 10_000), 32),
     "mcp_allowed_origins": Setting("TMUX_ORC_MCP_ALLOWED_ORIGINS", ("auth", "mcp_allowed_origins"), _word_list, []),
     "data_dir": Setting("TMUX_ORC_DATA_DIR", ("server", "data_dir"), _text, str(BASE_DIR / "var")),
     "log_level": Setting(
@@ -168,6 +178,8 @@ SETTINGS: dict[str, Setting] = {
         "and what is blocking you?",
     ),
     "delivery_timeout": Setting("TMUX_ORC_DELIVERY_TIMEOUT", ("messages", "delivery_timeout"), _seconds, 30.0),
+    "from_agent_format": Setting("TMUX_ORC_FROM_AGENT_FORMAT", ("messages", "from_agent_format"), _from_agent_format,
+                                 "[from {sender}] {message}"),
 }
 # Tables that only the TOML file can hold, validated by the code that uses them.
 TABLES = {("agents", "custom_types"), ("agents", "profiles"), ("tasks", "gates"), ("teams", "templates")}
@@ -260,7 +272,24 @@ def _team_templates(document: dict, path: Path) -> dict[str, dict]:
     return parsed
 
 
-def load(environ: dict[str, str] | None = None) -> SimpleNamespace:
+# Settings whose values are secrets, or hold one (a password in a URL).
+SECRET_SETTINGS = frozenset({"secret_key", "database_url", "redis_url", "smtp_user", "smtp_password",
+                             "slack_webhook_url", "public_url"})
+REDACTED = "********"
+
+
+class Config(SimpleNamespace):
+    """The settings. Shown (in a log, a debug page, a traceback's variables) with every secret
+    replaced, and profiles by name only: their env may hold an agent program's API key."""
+
+    def __repr__(self) -> str:
+        shown = {name: REDACTED if name in SECRET_SETTINGS and value else value
+                 for name, value in vars(self).items() if name != "profiles"}
+        shown["profiles"] = sorted(vars(self).get("profiles", {}))
+        return f"Config({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
+
+def load(environ: dict[str, str] | None = None) -> Config:
     """Read every setting; raise ConfigError naming the first bad one."""
     environ = os.environ if environ is None else environ
     config_path = Path(environ.get("TMUX_ORC_CONFIG") or BASE_DIR / "config" / "orchestrator.toml")
@@ -282,4 +311,4 @@ def load(environ: dict[str, str] | None = None) -> SimpleNamespace:
     values["profiles"] = _profiles(document, config_path)
     values["quality_gates"] = _gates(document, config_path)
     values["team_templates"] = _team_templates(document, config_path)
-    return SimpleNamespace(**values)
+    return Config(**values)

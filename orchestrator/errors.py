@@ -1,6 +1,10 @@
 """Domain errors. Services raise them; one handler turns them into API responses,
 and the CLI and admin print their message."""
 
+import re
+
+from django.views.debug import SafeExceptionReporterFilter
+
 
 class OrchestratorError(Exception):
     status_code = 400
@@ -32,3 +36,11 @@ class Unavailable(OrchestratorError):
 
 class Forbidden(OrchestratorError):
     status_code = 403
+
+
+class SettingsFilter(SafeExceptionReporterFilter):
+    """What a debug error page shows of the settings: Django's filter, which hides names like
+    KEY, TOKEN and PASSWORD, also hides URLs (a broker's or database's holds its password)
+    and the orchestrator's own settings shows through `Config`'s redacted repr."""
+
+    hidden_settings = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|URL|DSN|WEBHOOK", flags=re.I)

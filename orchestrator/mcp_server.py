@@ -38,6 +38,7 @@ from monitoring.selectors import system_health, system_status
 from orchestrator.errors import OrchestratorError
 from orchestrator.permissions import Caller
 from orchestrator.serializers import error_text, validated
+from orchestrator.throttling import refusal, token_wait
 from tasks import selectors as task_selectors
 from tasks import services as task_services
 from tasks.serializers import (
@@ -119,6 +120,8 @@ def _caller(ctx: Context) -> Caller:
     token = ApiToken.objects.select_related("agent").filter(pk=token_id, revoked_at=None).first()
     if token is None:
         raise ToolError("the token was revoked")
+    if (wait := token_wait(token)) is not None:
+        raise ToolError(refusal(token, wait))
     return Caller(f"token:{token.name}", token)
 
 

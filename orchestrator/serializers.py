@@ -43,6 +43,16 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+MAX_PAGE = 1000
+
+
+class PageQuerySerializer(StrictSerializer):
+    """`limit` and `offset` of a list; the whole count is in the X-Total-Count header."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, required=False, default=500)
+    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
 def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -15,7 +16,9 @@ ORC = load()
 TMUX_ORC = ORC
 
 DATA_DIR = Path(ORC.data_dir).expanduser().resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if DATA_DIR.stat().st_uid == os.getuid():  # a volume someone else owns is theirs to set
+    DATA_DIR.chmod(0o700)  # the database, the broker's messages, agents' files with tokens: this user's only
 
 
 def _secret_key() -> str:
@@ -30,6 +33,7 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+DEFAULT_EXCEPTION_REPORTER_FILTER = "orchestrator.errors.SettingsFilter"
 DEBUG = ORC.debug or ORC.environment == "development"
 ALLOWED_HOSTS = ORC.allowed_hosts
 
@@ -89,7 +93,9 @@ def _databases() -> dict:
     if ORC.database_url:
         return {"default": _server_database(ORC.database_url)}
     # The embedded default: SQLite in WAL mode, so the web server, the worker and beat
-    # can read while one of them writes.
+    # can read while one of them writes. Made private before SQLite makes it (its -wal and
+    # -shm files take the database file's mode).
+    (DATA_DIR / "orchestrator.sqlite3").touch(mode=0o600)
     return {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -161,10 +167,20 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # in the admin; monitoring.services.schedule_ensure writes them at start.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# Request counts per token (orchestrator/throttling.py): shared by every web process.
+if ORC.redis_url:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ORC.redis_url}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(DATA_DIR / "cache")}}
+# The largest request body: a briefing or a message is at most 100,000 characters.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orchestrator.auth.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["orchestrator.throttling.TokenRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["orchestrator.api.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "orchestrator.api.exception_handler",

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from agents.serializers import TMUX_NAME, AgentSerializer, OperationResultSerializer
 from agents.validation import MAX_BRIEFING, MAX_PATH
-from orchestrator.serializers import StrictBooleanField, StrictCharField, StrictSerializer
+from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictCharField, StrictSerializer
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
 from teams.services import MAX_STANDUP_TIMEOUT
 from teams.templates import MAX_TEAM_SIZE, MemberSpec, get_template
@@ -82,7 +82,7 @@ class TeamStatusSerializer(serializers.Serializer):
     tasks_by_status = serializers.DictField(child=serializers.IntegerField())
 
 
-class TeamListQuerySerializer(StrictSerializer):
+class TeamListQuerySerializer(PageQuerySerializer):
     include_torn_down = StrictBooleanField(required=False, default=False)
 
 

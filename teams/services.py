@@ -28,6 +28,7 @@ from agents.validation import MAX_BRIEFING, check_briefing, check_name, check_pr
 from agents.worktrees import check_repository
 from orchestrator.db import connection_release
 from orchestrator.errors import Busy, Conflict, InvalidInput, NotFound, OrchestratorError
+from orchestrator.waits import wait_slot
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
 from teams.templates import MAX_TEAM_SIZE, MemberSpec
 
@@ -98,8 +99,8 @@ def _check_members(members: list[MemberSpec]) -> None:
 
 
 def _reach(target: str) -> str:
-    return (f"  tmux-orc agent send {target} \"...\"\n"
-            f"  curl -X POST $TMUX_ORC_URL/messages/send -H \"Authorization: Bearer $TMUX_ORC_TOKEN\" "
+    # With the agent's own token, so the API's rules bind what it does.
+    return (f"  curl -X POST $TMUX_ORC_URL/messages/send -H \"Authorization: Bearer $TMUX_ORC_TOKEN\" "
             f"-H 'Content-Type: application/json' -d '{{\"target\": \"{target}\", \"message\": \"...\"}}'")
 
 
@@ -309,7 +310,8 @@ def standups_finish_due() -> int:
 def standup_run(*, standup: Standup, poll: float = 0.5) -> Standup:
     """Collect replies until every agent answered or the timeout is over, then finish."""
     deadline = standup.created_at + timedelta(seconds=standup.timeout_seconds)
-    while standup_collect(standup=standup) and timezone.now() < deadline:
-        connection_release()
-        time.sleep(min(poll, max(0.0, (deadline - timezone.now()).total_seconds())))
+    with wait_slot():
+        while standup_collect(standup=standup) and timezone.now() < deadline:
+            connection_release()
+            time.sleep(min(poll, max(0.0, (deadline - timezone.now()).total_seconds())))
     return standup_finish(standup=standup)

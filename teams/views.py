@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agents.selectors import operation_outcome, operations_wait
+from orchestrator.api import paged
 from orchestrator.permissions import Caller
 from orchestrator.serializers import validated
 from teams import selectors, services
@@ -121,7 +122,7 @@ class TeamViewSet(viewsets.ViewSet):
     def list_teams(self, request):
         """Active teams with their live members (torn-down ones too with `include_torn_down`)."""
         query = validated(TeamListQuerySerializer, request.query_params)
-        return Response(TeamSerializer(selectors.team_list(**query), many=True).data)
+        return paged(request, selectors.team_list(include_torn_down=query["include_torn_down"]), query, TeamSerializer)
 
     @extend_schema(operation_id="teams_status", summary="A team's status", parameters=[NAME],
                    responses={200: TeamStatusSerializer, 404: NO_TEAM})

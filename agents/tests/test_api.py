@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.models import Agent, AgentOperation, AgentState
+from agents.models import Agent, AgentOperation, AgentState, Message, MessageKind, MessageStatus
 from conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +62,12 @@ def test_list_and_status(api, gateway, eager_jobs, project_dir):
 
     data = spawn(api, project_dir).json()["data"]
     target, pane_id = data["target"], data["tmux_pane_id"]
-    wait_for(lambda: gateway.capture_panes([pane_id])[pane_id].rstrip().endswith(("$", "#")), message="a prompt")
+    prompt = lambda: gateway.capture_panes([pane_id])[pane_id].rstrip().endswith(("$", "#"))  # noqa: E731
+    wait_for(prompt, message="a prompt")
+    host_sweep(host=settings.TMUX_ORC.agent_host)  # seen idle: its briefing goes in, if it has not yet
+    wait_for(lambda: Message.objects.get(kind=MessageKind.BRIEFING).status == MessageStatus.DELIVERED,
+             message="the briefing")
+    wait_for(prompt, message="the prompt after the briefing")
     host_sweep(host=settings.TMUX_ORC.agent_host)
 
     listed = api.get("/agents/list").json()

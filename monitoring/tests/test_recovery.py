@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from agents.models import Agent, AgentEvent, AgentOperation, AgentState, MessageKind
+from agents.models import Agent, AgentEvent, AgentOperation, AgentState, MessageKind, MessageStatus
 from conftest import prompt_shown, wait_for
 from monitoring.recovery import backoff, recover_crashed
 from monitoring.services import host_sweep
@@ -137,8 +137,14 @@ def test_health_score_counts_the_crashes_of_the_last_day(shell, gateway, api):
     crash(gateway, shell)
     sweep()
     wait_for(lambda: prompt_shown(gateway, fresh(shell)), message="the shell to be back")
-    sweep()
 
+    def briefed_and_idle() -> bool:  # the briefing goes in again once it is seen idle
+        sweep()
+        agent = fresh(shell)
+        return agent.state == "idle" and prompt_shown(gateway, agent) and not agent.messages.exclude(
+            status=MessageStatus.DELIVERED).exists()
+
+    wait_for(briefed_and_idle, message="the shell back, briefed again and idle")
     status = api.get("/agents/status", {"target": shell.target, "include_activity": "true"}).json()["data"]
 
     assert status["state"] == "idle" and status["health_score"] == 90

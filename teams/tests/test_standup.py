@@ -25,9 +25,8 @@ def started(gateway, session, name, project_dir):
     agent = agent_spawn(session_name=session, agent_type="developer", project_path=project_dir, profile="shell",
                         name=name, briefing="# ready").agent
     wait_for(lambda: prompt_shown(gateway, Agent.objects.get(pk=agent.pk)), message=f"{name}'s prompt")
-    sweep()
-    wait_for(lambda: Agent.objects.get(pk=agent.pk).state == "idle" and prompt_shown(gateway, agent),
-             message=f"{name} idle")
+    wait_for(lambda: (sweep(), Agent.objects.get(pk=agent.pk).state == "idle" and prompt_shown(gateway, agent)
+                      and agent.messages.get().status == "delivered")[1], message=f"{name} idle, briefed")
     return Agent.objects.get(pk=agent.pk)
 
 

@@ -67,7 +67,7 @@ def test_a_team_of_three_is_deployed_and_each_member_briefed_once(api, project_d
     assert pm.messages.get().body.startswith("Lead the frontend development team")
     assert "You lead this team." in pm.messages.get().body
     assert "Report to your PM, shop:Shell-pm" in developer.messages.get().body
-    assert f"tmux-orc agent send {pm.target}" in developer.messages.get().body
+    assert f'"target": "{pm.target}"' in developer.messages.get().body and "$TMUX_ORC_TOKEN" in developer.messages.get().body
 
 
 def test_a_deploy_that_fails_part_way_leaves_no_half_team(api, project_dir, gateway, eager_jobs, monkeypatch):

@@ -76,7 +76,7 @@ class Command(OrchestratorCommand):
             text += "\n\nchecks are running ..."
         for result in task.check_results:
             mark = "passed" if result["passed"] else "FAILED"
-            text += f"\n\n{mark}: {result['check']}\n" + "\n".join(f"    {l}" for l in result["output"].splitlines()[-20:])
+            text += f"\n\n{mark}: {result['check']}\n" + "\n".join(f"    {line}" for line in result["output"].splitlines()[-20:])
         text += "\n\nHistory:\n" + "\n".join(
             f"  {e.created_at:%Y-%m-%d %H:%M:%S} {e.from_status or '-'} -> {e.to_status} by {e.by or '-'}"
             + (f": {e.note}" if e.note else "") for e in task.events.all())

@@ -1,0 +1,130 @@
+"""A small stand-in for the OpenAI Responses API, on loopback, for running the real Codex
+CLI offline. It records every request Codex sends: that record is the ground truth of what
+an agent was really given.
+
+Turns of the conversation (requests that offer tools) are answered from a script:
+`reply_text("...")`, or `reply_text("...", delay=5)` to stay busy for a while. With an
+empty script a turn gets a short text. Side requests (the title Codex asks for on a
+thread's first message) get a short text at once.
+
+Each answer is a stream of server-sent events as the API sends them (less the
+content_part events, which Codex ignores). What Codex 0.171.0 needs of it: the message in
+`response.output_item.done` (deltas alone leave the turn without a text) and
+`response.completed` with the response's id (without it the turn ends in "stream
+disconnected before completion").
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    delay: float = 0.0
+
+
+@dataclass
+class OpenAIStub:
+    requests: list[dict] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)  # time.time() each turn's answer was sent
+    script: list[Reply] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    # -- the script -----------------------------------------------------------------------
+    def reply_text(self, text: str, delay: float = 0.0) -> None:
+        with self.lock:
+            self.script.append(Reply(text=text, delay=delay))
+
+    # -- what Codex sent ------------------------------------------------------------------
+    def turns(self) -> list[dict]:
+        with self.lock:
+            return [r for r in self.requests if r.get("tools")]
+
+    def submitted(self) -> list[str]:
+        """What the user submitted, in order: the text of the last user message of each turn."""
+        texts = []
+        for request in self.turns():
+            items = request.get("input") if isinstance(request.get("input"), list) else []
+            users = [item for item in items if isinstance(item, dict) and item.get("role") == "user"]
+            content = users[-1].get("content", []) if users else []
+            if isinstance(content, str):
+                content = [{"type": "input_text", "text": content}]
+            texts += [part["text"] for part in content if part.get("type") == "input_text" and part.get("text")]
+        return texts
+
+    # -- serving --------------------------------------------------------------------------
+    def start(self) -> str:
+        """Serve on a free loopback port; the base URL a provider is given (…/v1)."""
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    request = json.loads(body or b"{}")
+                except ValueError:
+                    request = {}
+                turn = bool(request.get("tools"))  # a side request (the thread's title) offers none
+                with stub.lock:
+                    stub.requests.append(request)
+                    reply = stub.script.pop(0) if turn and stub.script else Reply("Done." if turn else "Stub title")
+                time.sleep(reply.delay)  # the model "thinking": what keeps the agent busy
+                self._stream(request.get("model", "stub-model"), reply.text)
+                if turn:
+                    with stub.lock:
+                        stub.answered.append(time.time())
+
+            def _stream(self, model, text):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(_events(model, text))
+                self.wfile.flush()
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _sse(data: dict) -> bytes:
+    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _events(model: str, text: str) -> bytes:
+    stamp = time.time_ns()
+    response_id, item_id = f"resp_{stamp}", f"msg_{stamp}"
+    response = {"id": response_id, "object": "response", "created_at": stamp // 10**9, "model": model,
+                "status": "in_progress", "output": []}
+    started = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+    finished = {**started, "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15}
+    return b"".join([
+        _sse({"type": "response.created", "response": response}),
+        _sse({"type": "response.output_item.added", "output_index": 0, "item": started}),
+        _sse({"type": "response.output_text.delta", "item_id": item_id, "output_index": 0, "content_index": 0,
+              "delta": text}),
+        _sse({"type": "response.output_item.done", "output_index": 0, "item": finished}),
+        _sse({"type": "response.completed",
+              "response": {**response, "status": "completed", "output": [finished], "usage": usage}}),
+    ])
