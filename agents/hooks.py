@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.enqueue import enqueue_delivery
 from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus, Signal
 from orchestrator.changes import rows_changed
 from orchestrator.errors import InvalidInput
@@ -96,9 +97,7 @@ def agent_hook_report(*, agent: Agent, payload: dict) -> dict:
         elif state and state != agent.state:
             agent.set_state(state, _reason(agent, event, state), only_from=agent.state, signal=Signal.HOOK)
     if state == AgentState.IDLE and agent.messages.filter(status=MessageStatus.QUEUED).exists():
-        from agents.services import enqueue_delivery  # services imports this module
-
-        transaction.on_commit(lambda: enqueue_delivery(agent))
+        enqueue_delivery(agent)
     return recorded
 
 

@@ -20,6 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.briefs import context_briefs
+from agents.enqueue import enqueue_delivery, enqueue_operation
 from agents.environment import base_environment, launch_command
 from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway
 from agents.hooks import hooks_arguments, hooks_path
@@ -120,9 +122,8 @@ def agent_spawn(
         path = check_repository(path)
     check_briefing(briefing)
     if "team" not in fields:  # spawned into a team's session: one of the team
-        from teams.models import Team  # teams depends on agents, not the other way
-
-        fields["team"] = Team.objects.filter(name=session_name, torn_down_at=None).first()
+        teams = Agent._meta.get_field("team").related_model.objects  # teams sit above agents: not imported
+        fields["team"] = teams.filter(name=session_name, torn_down_at=None).first()
     host = _local_host()
     with transaction.atomic():
         _check_spawn_capacity(host)
@@ -183,18 +184,8 @@ def agent_answer_prompt(*, agent: Agent, approve: bool, choice: int | None = Non
 
 def _request(agent: Agent, kind: str, requested_by: str, argument: str = "") -> AgentOperation:
     operation = AgentOperation.objects.create(agent=agent, kind=kind, requested_by=requested_by, argument=argument)
-    transaction.on_commit(lambda: _enqueue(operation))
+    enqueue_operation(operation)
     return operation
-
-
-def _enqueue(operation: AgentOperation) -> None:
-    from agents import jobs  # jobs imports this module
-
-    jobs.run_agent_operation.apply_async(
-        args=[operation.pk],
-        queue=jobs.host_queue(operation.agent.host),
-        expires=settings.TMUX_ORC.operation_expiry,
-    )
 
 
 def operations_resume(*, host: str) -> int:
@@ -207,7 +198,7 @@ def operations_resume(*, host: str) -> int:
         | Q(status=OperationStatus.RUNNING, started_at__lt=now - STALE_RUNNING)
     ).select_related("agent")
     for operation in lost:
-        _enqueue(operation)
+        enqueue_operation(operation)
     return len(lost)
 
 
@@ -329,7 +320,7 @@ def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None
     agent.messages.filter(kind=MessageKind.BRIEFING, status=MessageStatus.QUEUED).update(
         status=MessageStatus.FAILED, error="superseded: the agent was started again"
     )
-    briefing = "\n\n".join(part for part in [agent.briefing, *_context_briefs(agent)] if part)
+    briefing = "\n\n".join(part for part in [agent.briefing, *context_briefs(agent)] if part)
     if briefing:
         Message.objects.create(agent=agent, kind=MessageKind.BRIEFING, body=briefing, sender="orchestrator")
     enqueue_delivery(agent)
@@ -356,15 +347,6 @@ def _restart(agent: Agent, gateway: Gateway, argument: str = "") -> None:
     else:
         window = gateway.create_window(spec)
     _started(agent, window, "restarted", restart_count=agent.restart_count + 1)
-
-
-def _context_briefs(agent: Agent) -> list[str]:
-    """What the agent must know besides its briefing: its open tasks and, for an
-    orchestrator, the teams there are."""
-    from tasks.selectors import task_open_brief  # tasks and teams depend on agents, not the other way
-    from teams.selectors import teams_brief
-
-    return [task_open_brief(agent=agent), teams_brief() if agent.agent_type == "orchestrator" else ""]
 
 
 def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:
@@ -425,7 +407,7 @@ def message_send(*, agent: Agent, body: str, urgent: bool = False, sender: str =
     with transaction.atomic():
         message = Message.objects.create(agent=agent, body=_as_typed(body, sent_with), urgent=urgent, sender=sender,
                                          sent_with=sent_with)
-        transaction.on_commit(lambda: enqueue_delivery(agent))
+        enqueue_delivery(agent)
     return message
 
 
@@ -525,11 +507,3 @@ def message_expire_stale() -> int:
     return Message.objects.filter(status=MessageStatus.QUEUED).filter(
         Q(not_before__lt=cutoff) | Q(not_before=None, created_at__lt=cutoff)
     ).update(status=MessageStatus.EXPIRED, error=f"not delivered within {settings.TMUX_ORC.message_expiry:.0f} s")
-
-
-def enqueue_delivery(agent: Agent) -> None:
-    from agents import jobs  # jobs imports this module
-
-    jobs.deliver_messages.apply_async(
-        args=[agent.pk], queue=jobs.host_queue(agent.host), expires=settings.TMUX_ORC.message_expiry
-    )

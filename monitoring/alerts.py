@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from monitoring.models import Alert, DeliveryStatus
+from orchestrator.celery import enqueue
 
 log = logging.getLogger(__name__)
 SENDING_LEASE = timedelta(minutes=5)  # a send takes seconds; one claimed this long ago died
@@ -33,14 +34,12 @@ def alert_raise(*, agent: Agent, kind: str, text: str) -> Alert | None:
         if Alert.objects.filter(agent=agent, kind=kind, created_at__gte=since).exists():
             return None
         alert = Alert.objects.create(agent=agent, kind=kind, text=text[:1000])
-        transaction.on_commit(lambda: _enqueue(alert))
+        _enqueue(alert)
     return alert
 
 
 def _enqueue(alert: Alert) -> None:
-    from monitoring import jobs  # jobs imports this module
-
-    jobs.send_alert.apply_async(args=[alert.pk], expires=SEND_WITHIN.total_seconds())
+    enqueue("monitoring.send_alert", args=[alert.pk], expires=SEND_WITHIN.total_seconds())
 
 
 

@@ -1,6 +1,7 @@
 """Periodic jobs: beat fans the health sweep out to each host's own worker."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from agents.services import message_expire_stale, messages_release_due
@@ -40,3 +41,9 @@ def send_alert(alert_id: int) -> None:
 @shared_task(name="monitoring.resume_alerts", time_limit=30)
 def resume_alerts() -> None:
     alerts.alerts_resume()
+
+
+@worker_ready.connect
+def _announce_worker(**kwargs) -> None:
+    """A new worker says so at once, so health checks and sweeps know its host."""
+    services.worker_started()

@@ -14,7 +14,8 @@ from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState, Message, M
 from agents.profiles import all_profiles
 from agents.screens import reply_after
 from agents.selectors import hosts_with_live_agents
-from agents.services import enqueue_delivery, operations_resume
+from agents.enqueue import enqueue_delivery
+from agents.services import operations_resume
 from monitoring.alerts import alert_raise
 from monitoring.models import AlertKind, Heartbeat, PaneScreen
 from monitoring.looks import LOOK_FIELDS, activity_time, crash_reason, crashed, seen

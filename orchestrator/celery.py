@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
@@ -17,9 +17,14 @@ def host_queue(host: str) -> str:
     return f"host.{host}"
 
 
-@worker_ready.connect
-def _announce_worker(**kwargs) -> None:
-    """A new worker says so at once, so health checks and sweeps know its host."""
-    from monitoring.services import worker_started
+def enqueue(name: str, *, args: list, **options) -> None:
+    """Queue the job registered as `name` once the current transaction commits (at once
+    outside one). Services enqueue by name, so jobs import services and never the other way
+    round; the job is looked up in the app's registry, so tests' eager mode still applies."""
+    transaction.on_commit(lambda: _job(name).apply_async(args=args, **options))
 
-    worker_started()
+
+def _job(name: str):
+    if name not in app.tasks:  # outside a worker, the apps' jobs modules are imported on first use
+        app.loader.import_default_modules()
+    return app.tasks[name]

@@ -64,7 +64,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "help" and len(args) == 1:
         args = ["help", "--commands"]
+    if (refusal := refused_in_a_pane(args)) is not None:
+        print(f"tmux-orc: {refusal}", file=sys.stderr)
+        return 2
     return run_management(["tmux-orc", *args])
+
+
+# What only the service's own user runs on its machine: never from inside an agent's pane.
+SERVER_ONLY = ("server", "migrate", "createsuperuser", "token", "changepassword", "shell", "dbshell", "flush")
+
+
+def refused_in_a_pane(args: list[str]) -> str | None:
+    """Why `args` may not run here, if this is an agent's pane (its launcher gave it
+    TMUX_ORC_AGENT_ID); None otherwise. A guard against an agent talked into it, not a wall:
+    agents run as the service's user (the README says what that means)."""
+    agent = os.environ.get("TMUX_ORC_AGENT_TARGET") or os.environ.get("TMUX_ORC_AGENT_ID")
+    if not agent:
+        return None
+    if args[0] in SERVER_ONLY:
+        return (f"`{args[0]}` runs on the server's machine, not inside an agent's pane (this is {agent}'s); "
+                "ask a person")
+    if args[0] == "mcp" and not os.environ.get("TMUX_ORC_TOKEN"):
+        return f"inside an agent's pane ({agent}), `mcp` acts only for the agent's own TMUX_ORC_TOKEN, which is not set"
+    return None
 
 
 if __name__ == "__main__":

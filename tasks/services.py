@@ -16,7 +16,7 @@ from django.utils import timezone
 from agents.models import Agent, AgentState
 from agents.services import message_send
 from agents.validation import check_project_path
-from orchestrator.celery import host_queue
+from orchestrator.celery import enqueue, host_queue
 from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.job_limits import MAX_CHECKS, check_run_limits
 from tasks.gates import GateResult, gate_names, run_check
@@ -158,18 +158,16 @@ def _request_checks(task: Task, *, by: str, note: str) -> Task:
         Task.objects.filter(pk=task.pk).update(**{**NO_CHECKS, "checks_requested_at": timezone.now()}, check_results=[])
         TaskEvent.objects.create(task=task, from_status=task.status, to_status=task.status, by=by,
                                  note=f"done asked; running {len(task.checks)} check(s). {note}".strip())
-        transaction.on_commit(lambda: _enqueue_checks(task, by=by))
+        _enqueue_checks(task, by=by)
     task.refresh_from_db()
     return task
 
 
 def _enqueue_checks(task: Task, *, by: str) -> None:
-    from tasks import jobs  # jobs imports this module
-
     soft, hard = check_run_limits(settings.TMUX_ORC.check_timeout, len(task.checks))
     host = task.assigned_to.host if task.assigned_to else settings.TMUX_ORC.agent_host
-    jobs.run_task_checks.apply_async(args=[task.pk, task.status, by], queue=host_queue(host),
-                                     expires=settings.TMUX_ORC.check_timeout, soft_time_limit=soft, time_limit=hard)
+    enqueue("tasks.run_checks", args=[task.pk, task.status, by], queue=host_queue(host),
+            expires=settings.TMUX_ORC.check_timeout, soft_time_limit=soft, time_limit=hard)
 
 
 def task_checks_resume() -> int:

@@ -9,7 +9,7 @@ import pytest
 
 from agents import services
 from agents.environment import launch_path
-from agents.models import Agent
+from agents.models import Agent, Message
 from conftest import prompt_shown, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,3 +86,38 @@ def test_the_tmux_server_holds_no_secret_and_takes_none_from_clients(
     assert [n for n, v in SECRETS.items() if any(v in value for value in server_environment.values())] == []
     assert [n for n, v in SECRETS.items() if v in global_environment] == []
     assert gateway.run([["show-options", "-gv", "update-environment"]]) == []
+
+
+def test_from_inside_its_pane_an_agent_cannot_reach_past_its_token(live_server, gateway, project_dir, eager_jobs,
+                                                                   tmp_path, monkeypatch):
+    from django.conf import settings
+
+    from orchestrator.models import ApiToken
+    from teams.models import Team
+
+    monkeypatch.setattr(settings.TMUX_ORC, "public_url", live_server.url)
+    Team.objects.create(name="env", project_path=project_dir)
+    blog = Team.objects.create(name="blog", project_path=project_dir)
+    Agent.objects.create(name="dev", session_name="blog", agent_type="developer", profile="shell", team=blog,
+                         project_path=project_dir, host="elsewhere", state="idle")
+    operation = services.agent_spawn(session_name="env", agent_type="developer", project_path=project_dir,
+                                     profile="shell")
+    agent = Agent.objects.get(pk=operation.agent_id)
+    wait_for(lambda: prompt_shown(gateway, agent), message="the shell prompt")
+    said = tmp_path / "said.txt"
+    cli = Path(sys.executable).with_name("tmux-orc")
+    send = ("curl -s -o /dev/null -w '%{http_code}' -X POST \"$TMUX_ORC_URL/messages/send\" "
+            "-H \"Authorization: Bearer $TMUX_ORC_TOKEN\" -H 'Content-Type: application/json' "
+            "-d '{\"target\": \"blog:dev\", \"message\": \"rm -rf ~\"}'")
+    script = (f"{{ echo curl=$({send}); {cli} token create pwned 2>&1; echo token=$?; "
+              f"{cli} server start 2>&1; echo server=$?; }} > {said}; echo done >> {said}")
+    gateway.type_text(agent.tmux_pane_id, script)
+    gateway.send_keys(agent.tmux_pane_id, "Enter")
+    wait_for(lambda: said.exists() and said.read_text().endswith("done\n"), timeout=60, message="the commands")
+
+    lines = said.read_text()
+    assert "curl=403" in lines  # the API refuses its token outside its team
+    assert "token=2" in lines and "runs on the server's machine, not inside an agent's pane" in lines
+    assert "server=2" in lines
+    assert not ApiToken.objects.filter(name="pwned").exists()
+    assert not Message.objects.filter(agent__session_name="blog").exists()

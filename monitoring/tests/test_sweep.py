@@ -104,7 +104,8 @@ def test_two_beats_in_one_interval_sweep_once(monkeypatch):
     assert [call["args"] for call in sent] == [["h1"]]
 
 
-def test_a_spawn_whose_job_was_lost_is_carried_out_by_a_later_sweep(project_dir, gateway, eager_jobs):
+def test_a_spawn_whose_job_was_lost_is_carried_out_by_a_later_sweep(project_dir, gateway, eager_jobs,
+                                                                   django_capture_on_commit_callbacks):
     # In this test's transaction the job is never sent, as if a killed worker had taken it with it.
     operation = services.agent_spawn(session_name="lost", agent_type="developer", project_path=project_dir,
                                      profile="shell")
@@ -112,7 +113,8 @@ def test_a_spawn_whose_job_was_lost_is_carried_out_by_a_later_sweep(project_dir,
     assert AgentOperation.objects.get(pk=operation.pk).status == OperationStatus.PENDING  # not yet: it may be queued
     AgentOperation.objects.filter(pk=operation.pk).update(created_at=timezone.now() - timedelta(seconds=60))
 
-    host_sweep(host=settings.TMUX_ORC.agent_host)
+    with django_capture_on_commit_callbacks(execute=True):  # the sweep's job goes once it commits
+        host_sweep(host=settings.TMUX_ORC.agent_host)
 
     assert AgentOperation.objects.get(pk=operation.pk).status == OperationStatus.SUCCEEDED
     agent = Agent.objects.get(pk=operation.agent_id)

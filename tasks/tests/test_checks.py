@@ -79,7 +79,8 @@ def test_a_run_whose_worker_stopped_is_taken_over_once_its_time_limit_is_over(tm
 
 
 @pytest.mark.django_db
-def test_checks_whose_job_went_missing_are_run_again_and_others_are_left_alone(tmp_path, eager_jobs):
+def test_checks_whose_job_went_missing_are_run_again_and_others_are_left_alone(tmp_path, eager_jobs,
+                                                                               django_capture_on_commit_callbacks):
     long_ago, later = timezone.now() - timedelta(minutes=5), timezone.now() + timedelta(minutes=5)
     never_started = asked_for_done(tmp_path / "a", "true", checks_requested_at=long_ago)
     abandoned = asked_for_done(tmp_path / "b", "true", checks_requested_at=long_ago,
@@ -88,7 +89,8 @@ def test_checks_whose_job_went_missing_are_run_again_and_others_are_left_alone(t
     running = asked_for_done(tmp_path / "d", "true", checks_requested_at=long_ago,
                              checks_claimed_by="alive:1:y", checks_claimed_until=later)
 
-    assert task_checks_resume() == 2
+    with django_capture_on_commit_callbacks(execute=True):  # jobs are queued once the transaction commits
+        assert task_checks_resume() == 2
 
     status = dict(Task.objects.values_list("pk", "status"))
     assert status[never_started.pk] == status[abandoned.pk] == "done"
