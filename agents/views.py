@@ -76,8 +76,8 @@ class AgentViewSet(viewsets.ViewSet):
     def spawn(self, request):
         """Start an agent program in a new tmux window of `session_name`."""
         caller = Caller.of_request(request)
-        caller.require_lead("spawn agents")
         data = validated(SpawnSerializer, request.data)
+        caller.require_lead("spawn agents", sessions=[data["session_name"]])
         operation = services.agent_spawn(
             session_name=data["session_name"], agent_type=data["agent_type"], project_path=data["project_path"],
             briefing=data["briefing_message"], profile=data.get("profile"), name=data.get("name"),
@@ -118,8 +118,8 @@ class AgentViewSet(viewsets.ViewSet):
     def restart(self, request):
         """Start the agent's program again in the same window."""
         caller = Caller.of_request(request)
-        caller.require_lead("restart agents")
         agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
+        caller.require_lead("restart agents", of=agent)
         return operation_response(services.agent_restart(agent=agent, requested_by=caller.name))
 
     @extend_schema(
@@ -129,8 +129,8 @@ class AgentViewSet(viewsets.ViewSet):
     def kill(self, request):
         """Remove the agent's window; the agent ends `stopped`."""
         caller = Caller.of_request(request)
-        caller.require_lead("kill agents")
         agent = selectors.agent_get(target=validated(TargetSerializer, request.data)["target"])
+        caller.require_lead("kill agents", of=agent)
         return operation_response(services.agent_kill(agent=agent, requested_by=caller.name))
 
 
@@ -176,9 +176,9 @@ def _target_or_self(caller: Caller, target: str | None):
 
 def _answer(request, approve: bool):
     caller = Caller.of_request(request)
-    caller.require_lead("answer permission prompts")
     data = validated(AnswerSerializer, request.data)
     agent = selectors.agent_get(target=data["target"])
+    caller.require_lead("answer permission prompts", of=agent)
     operation = services.agent_answer_prompt(agent=agent, approve=approve, choice=data.get("choice"),
                                              requested_by=caller.name)
     return operation_response(operation)
@@ -268,8 +268,8 @@ class MessageViewSet(viewsets.ViewSet):
         """Call off a scheduled or queued message."""
         message = selectors.message_get(message_id=int(pk))
         caller = Caller.of_request(request)
-        if caller.limited and not (message.sent_with and message.sent_with.agent_id == caller.agent.pk):
-            caller.require_lead("cancel messages others sent")
+        if caller.agent is not None and not (message.sent_with and message.sent_with.agent_id == caller.agent.pk):
+            caller.require_lead("cancel messages others sent", of=message.agent)
         return Response(MessageSerializer(services.message_cancel(message=message, by=caller.name)).data)
 
     @extend_schema(operation_id="messages_history", summary="An agent's conversation",

@@ -121,6 +121,7 @@ SETTINGS: dict[str, Setting] = {
     "secret_key": Setting("TMUX_ORC_SECRET_KEY", ("server", "secret_key"), _optional_text, ""),
     "public_url": Setting("TMUX_ORC_URL", ("server", "public_url"), _optional_text, ""),
     "lead_roles": Setting("TMUX_ORC_LEAD_ROLES", ("auth", "lead_roles"), _word_list, ["orchestrator", "pm"]),
+    "global_roles": Setting("TMUX_ORC_GLOBAL_ROLES", ("auth", "global_roles"), _word_list, ["orchestrator"]),
     "rate_limit": Setting("TMUX_ORC_RATE_LIMIT", ("auth", "rate_limit"), _integer(0, 1_000_000), 6000),
     "agent_rate_limit": Setting("TMUX_ORC_AGENT_RATE_LIMIT", ("auth", "agent_rate_limit"), _integer(0, 1_000_000), 600),
     "max_waits": Setting("TMUX_ORC_MAX_WAITS", ("server", "max_waits"), _integer(1, 10_000), 32),

@@ -201,7 +201,7 @@ def spawn_agent(
 ) -> dict[str, Any]:
     """Start a new agent in a tmux window and brief it (people and lead agents only)."""
     caller = _caller(ctx)
-    caller.require_lead("spawn agents")
+    caller.require_lead("spawn agents", sessions=[session_name])
     data = validated(SpawnSerializer, {k: v for k, v in {
         "session_name": session_name, "agent_type": agent_type, "project_path": project_path,
         "briefing_message": briefing, "profile": profile, "name": name}.items() if v is not None})
@@ -215,18 +215,18 @@ def spawn_agent(
 def restart_agent(ctx: Context, target: Target) -> dict[str, Any]:
     """Start the agent's program again in its window, briefed again (people and lead agents only)."""
     caller = _caller(ctx)
-    caller.require_lead("restart agents")
-    return _operation(agent_services.agent_restart(agent=agent_selectors.agent_get(target=target),
-                                                   requested_by=caller.name))
+    agent = agent_selectors.agent_get(target=target)
+    caller.require_lead("restart agents", of=agent)
+    return _operation(agent_services.agent_restart(agent=agent, requested_by=caller.name))
 
 
 @tool
 def kill_agent(ctx: Context, target: Target) -> dict[str, Any]:
     """Remove the agent's window; it ends stopped (people and lead agents only)."""
     caller = _caller(ctx)
-    caller.require_lead("kill agents")
-    return _operation(agent_services.agent_kill(agent=agent_selectors.agent_get(target=target),
-                                                requested_by=caller.name))
+    agent = agent_selectors.agent_get(target=target)
+    caller.require_lead("kill agents", of=agent)
+    return _operation(agent_services.agent_kill(agent=agent, requested_by=caller.name))
 
 
 @tool
@@ -277,9 +277,10 @@ def message_history(
 
 def _answer(ctx: Context, target: str, approve: bool, choice: int | None = None) -> dict[str, Any]:
     caller = _caller(ctx)
-    caller.require_lead("answer permission prompts")
+    agent = agent_selectors.agent_get(target=target)
+    caller.require_lead("answer permission prompts", of=agent)
     return _operation(agent_services.agent_answer_prompt(
-        agent=agent_selectors.agent_get(target=target), approve=approve, choice=choice, requested_by=caller.name))
+        agent=agent, approve=approve, choice=choice, requested_by=caller.name))
 
 
 @tool
@@ -321,7 +322,7 @@ def deploy_team(
 ) -> dict[str, Any]:
     """Deploy a team in one go, each member briefed with the roster; all or nothing."""
     caller = _caller(ctx)
-    caller.require_lead("deploy teams")
+    caller.require_lead("deploy teams")  # a new team: not within a lead's own
     payload = {"project_name": project_name, "project_path": project_path, "size": size,
                "coordination_strategy": coordination_strategy, "isolation": isolation}
     optional = {"team_type": team_type, "profile": profile,
@@ -362,9 +363,9 @@ def standup(
 ) -> dict[str, Any]:
     """Ask each agent what it is doing and collect the replies; lists who did not answer."""
     caller = _caller(ctx)
-    caller.require_lead("hold standups")
     data = validated(StandupRequestSerializer, {"session_names": session_names, "include_idle_agents":
                                                 include_idle_agents, "timeout_seconds": timeout_seconds, "wait": wait})
+    caller.require_lead("hold standups", sessions=data["session_names"])
     held = team_services.standup_start(session_names=data["session_names"], timeout_seconds=data["timeout_seconds"],
                                        include_idle_agents=data["include_idle_agents"], requested_by=caller.name)
     if data["wait"]:
@@ -423,8 +424,8 @@ def cancel_message(ctx: Context, message_id: int) -> dict[str, Any]:
     """Call off a scheduled (or still queued) message, e.g. a check-in no longer needed."""
     caller = _caller(ctx)
     message = agent_selectors.message_get(message_id=message_id)
-    if caller.limited and not (message.sent_with and message.sent_with.agent_id == caller.agent.pk):
-        caller.require_lead("cancel messages others sent")
+    if caller.agent is not None and not (message.sent_with and message.sent_with.agent_id == caller.agent.pk):
+        caller.require_lead("cancel messages others sent", of=message.agent)
     return MessageSerializer(agent_services.message_cancel(message=message, by=caller.name)).data
 
 
@@ -447,15 +448,15 @@ def create_task(
 ) -> dict[str, Any]:
     """Create a task; with assigned_to, the agent gets its brief at once (people and leads only)."""
     caller = _caller(ctx)
-    caller.require_lead("create tasks")
     data = dict(validated(TaskCreateSerializer, {k: v for k, v in {
         "title": title, "description": description, "priority": priority, "assigned_to": assigned_to,
         "completion_criteria": completion_criteria, "estimated_hours": estimated_hours, "tags": tags,
         "checks": checks, "team": team, "project_path": project_path}.items() if v is not None}))
     assignee = agent_selectors.agent_get(target=data.pop("assigned_to")) if "assigned_to" in data else None
     in_team = team_selectors.team_get(name=data.pop("team")) if "team" in data else None
+    caller.require_lead("create tasks", of=assignee, sessions=[in_team.name] if in_team else None)
     task = task_services.task_create(**data, assigned_to=assignee, team=in_team, created_by=caller.name)
-    return TaskDetailSerializer(task_selectors.task_get(task_id=task.pk)).data
+    return TaskDetailSerializer(task_selectors.task_get(task_id=task.pk), context={"caller": caller}).data
 
 
 @tool
@@ -478,7 +479,7 @@ def list_tasks(
         query["assigned_to"] = agent_selectors.agent_get(target=query["assigned_to"])
     tasks = task_selectors.task_list(**query)
     return TaskPageSerializer({"count": tasks.count(), "limit": limit, "offset": offset,
-                               "tasks": tasks[offset:offset + limit]}).data
+                               "tasks": tasks[offset:offset + limit]}, context={"caller": _caller(ctx)}).data
 
 
 @tool
@@ -512,17 +513,18 @@ def update_task(
             task = task_services.task_update(task=task, by=caller.name, **changes)
         if status is not None:
             task_services.task_set_status(task=task, status=status, note=note, by=caller.name)
-    return TaskDetailSerializer(task_selectors.task_get(task_id=task_id)).data
+    return TaskDetailSerializer(task_selectors.task_get(task_id=task_id), context={"caller": caller}).data
 
 
 @tool
 def assign_task(ctx: Context, task_id: int, target: Target) -> dict[str, Any]:
     """Give a task to an agent; its brief goes to the agent as a message (people and leads only)."""
     caller = _caller(ctx)
-    caller.require_lead("assign tasks")
-    task = task_selectors.task_get(task_id=task_id)
-    task_services.task_assign(task=task, agent=agent_selectors.agent_get(target=target), by=caller.name)
-    return TaskDetailSerializer(task_selectors.task_get(task_id=task_id)).data
+    task, agent = task_selectors.task_get(task_id=task_id), agent_selectors.agent_get(target=target)
+    caller.require_lead("assign tasks", of=agent)
+    caller.require_own_task(task)
+    task_services.task_assign(task=task, agent=agent, by=caller.name)
+    return TaskDetailSerializer(task_selectors.task_get(task_id=task_id), context={"caller": caller}).data
 
 
 # --- the system ----------------------------------------------------------------------------

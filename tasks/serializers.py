@@ -74,6 +74,14 @@ class TaskSerializer(serializers.ModelSerializer):
         ]
 
 
+    def to_representation(self, task):
+        data = super().to_representation(task)
+        caller = self.context.get("caller")  # the REST API and MCP say who asks
+        if caller is not None and not caller.may_read_check_output(task):
+            data["check_results"] = [{**result, "output": "", "output_hidden": True} for result in data["check_results"]]
+        return data
+
+
 class TaskDetailSerializer(TaskSerializer):
     events = TaskEventSerializer(many=True, read_only=True)
 

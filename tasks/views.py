@@ -38,12 +38,12 @@ class TaskViewSet(viewsets.ViewSet):
     def create_task(self, request):
         """Record a task; with `assigned_to`, assign it at once (the agent gets its brief)."""
         caller = Caller.of_request(request)
-        caller.require_lead("create tasks")
         data = dict(validated(TaskCreateSerializer, request.data))
         assignee = agent_get(target=data.pop("assigned_to")) if "assigned_to" in data else None
         team = team_get(name=data.pop("team")) if "team" in data else None
+        caller.require_lead("create tasks", of=assignee, sessions=[team.name] if team else None)
         task = services.task_create(**data, assigned_to=assignee, team=team, created_by=caller.name)
-        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk), context={"caller": caller}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="tasks_list", summary="List tasks", parameters=[TaskListQuerySerializer],
                    responses=TaskPageSerializer)
@@ -56,13 +56,14 @@ class TaskViewSet(viewsets.ViewSet):
             query["assigned_to"] = agent_get(target=query["assigned_to"])
         tasks = selectors.task_list(**query)
         page = {"count": tasks.count(), "limit": limit, "offset": offset, "tasks": tasks[offset:offset + limit]}
-        return Response(TaskPageSerializer(page).data)
+        return Response(TaskPageSerializer(page, context={"caller": Caller.of_request(request)}).data)
 
     @extend_schema(operation_id="tasks_get", summary="A task", parameters=[ID],
                    responses={200: TaskDetailSerializer, 404: NOT_FOUND})
     def retrieve(self, request, pk=None):
         """The task, with its history of moves and its last check results."""
-        return Response(TaskDetailSerializer(selectors.task_get(task_id=int(pk))).data)
+        return Response(TaskDetailSerializer(selectors.task_get(task_id=int(pk)),
+                                             context={"caller": Caller.of_request(request)}).data)
 
     @extend_schema(operation_id="tasks_update", summary="Change a task", parameters=[ID],
                    request=TaskFieldsSerializer, responses={200: TaskDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND})
@@ -75,7 +76,7 @@ class TaskViewSet(viewsets.ViewSet):
         if "checks" in data:
             caller.require_lead("set a task's checks")
         services.task_update(task=task, by=caller.name, **data)
-        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data)
+        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk), context={"caller": caller}).data)
 
     @extend_schema(operation_id="tasks_assign", summary="Assign a task", parameters=[ID],
                    request=TaskAssignSerializer, responses={200: TaskDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND,
@@ -84,11 +85,12 @@ class TaskViewSet(viewsets.ViewSet):
     def assign(self, request, pk=None):
         """Give the task to an agent; its brief goes to the agent as a message."""
         caller = Caller.of_request(request)
-        caller.require_lead("assign tasks")
         task = selectors.task_get(task_id=int(pk))
         agent = agent_get(target=validated(TaskAssignSerializer, request.data)["target"])
+        caller.require_lead("assign tasks", of=agent)
+        caller.require_own_task(task)
         services.task_assign(task=task, agent=agent, by=caller.name)
-        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data)
+        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk), context={"caller": caller}).data)
 
     @extend_schema(operation_id="tasks_status", summary="Move a task along", parameters=[ID],
                    request=TaskStatusSerializer,
@@ -103,4 +105,4 @@ class TaskViewSet(viewsets.ViewSet):
         data = validated(TaskStatusSerializer, request.data)
         caller.require_own_task(task, status=data["status"])
         services.task_set_status(task=task, status=data["status"], note=data["note"], by=caller.name)
-        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk)).data)
+        return Response(TaskDetailSerializer(selectors.task_get(task_id=task.pk), context={"caller": caller}).data)

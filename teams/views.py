@@ -41,8 +41,8 @@ class CoordinationViewSet(viewsets.ViewSet):
         """Restart, briefed again, every crashed or failed agent (stuck ones too with
         `include_stuck`) of `session_names`, or of every session."""
         caller = Caller.of_request(request)
-        caller.require_lead("restart agents")
         data = validated(RecoverSerializer, request.data)
+        caller.require_lead("restart agents", sessions=data["session_names"])
         operations = services.agents_recover(session_names=data["session_names"], include_stuck=data["include_stuck"],
                                              requested_by=caller.name)
         restarted = [operation_outcome(op, timeout=0) for op in operations_wait(operations)]
@@ -61,7 +61,7 @@ class CoordinationViewSet(viewsets.ViewSet):
         """Start every member in tmux session `project_name`, each briefed with the team's
         roster and how to reach the others. All or nothing."""
         caller = Caller.of_request(request)
-        caller.require_lead("deploy teams")
+        caller.require_lead("deploy teams")  # a new team: not within a lead's own
         data = validated(DeployTeamSerializer, request.data)
         members, template_name = DeployTeamSerializer.members(data)
         deployment = services.team_deploy(
@@ -83,8 +83,8 @@ class CoordinationViewSet(viewsets.ViewSet):
         """Ask each agent what it is doing and collect the replies for `timeout_seconds`:
         what it reported through `POST /agents/report`, or else what it wrote on its screen."""
         caller = Caller.of_request(request)
-        caller.require_lead("hold standups")
         data = validated(StandupRequestSerializer, request.data)
+        caller.require_lead("hold standups", sessions=data["session_names"])
         standup = services.standup_start(
             session_names=data["session_names"], include_idle_agents=data["include_idle_agents"],
             timeout_seconds=data["timeout_seconds"], requested_by=caller.name,
@@ -152,6 +152,7 @@ class TeamViewSet(viewsets.ViewSet):
     def teardown(self, request, name=None):
         """Kill every member (worktrees removed, branches kept) and end the team."""
         caller = Caller.of_request(request)
-        caller.require_lead("tear teams down")
-        kills = services.team_teardown(team=selectors.team_get(name=name), requested_by=caller.name)
+        team = selectors.team_get(name=name)
+        caller.require_lead("tear teams down", sessions=[team.name])
+        kills = services.team_teardown(team=team, requested_by=caller.name)
         return Response(OperationResultSerializer([operation_outcome(op, timeout=0) for op in kills], many=True).data)

@@ -25,8 +25,8 @@ def test_recover_restarts_the_failed_agents_of_a_session_and_briefs_them_again(a
     agent = Agent.objects.get(pk=shell.pk)
     assert agent.state in (AgentState.STARTING, AgentState.WORKING) and agent.recovery_attempts == 0
     assert not next(p for p in gateway.list_panes() if p.pane_id == agent.tmux_pane_id).dead
-    host_sweep(host=settings.TMUX_ORC.agent_host)
-    wait_for(lambda: agent.messages.filter(kind=MessageKind.BRIEFING, status="delivered").count() == 2,
+    wait_for(lambda: (host_sweep(host=settings.TMUX_ORC.agent_host),  # seen idle, it is briefed
+                      agent.messages.filter(kind=MessageKind.BRIEFING, status="delivered").count() == 2)[1],
              message="the briefing delivered again")
 
 
