@@ -1,8 +1,12 @@
 """The Celery app: one home for it. Workers consume `orchestrator` and their host's queue."""
 
+import importlib
+import importlib.util
 import os
+import threading
 
 from celery import Celery
+from django.apps import apps as django_apps
 from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
@@ -24,7 +28,15 @@ def enqueue(name: str, *, args: list, **options) -> None:
     transaction.on_commit(lambda: _job(name).apply_async(args=args, **options))
 
 
+_importing = threading.Lock()
+
+
 def _job(name: str):
-    if name not in app.tasks:  # outside a worker, the apps' jobs modules are imported on first use
-        app.loader.import_default_modules()
+    """The job registered as `name`. Outside a worker, the apps' jobs modules are imported on
+    first use: once, whichever thread of the web process comes first."""
+    if name not in app.tasks:
+        with _importing:
+            for config in django_apps.get_app_configs():
+                if importlib.util.find_spec(f"{config.name}.jobs") is not None:
+                    importlib.import_module(f"{config.name}.jobs")
     return app.tasks[name]
