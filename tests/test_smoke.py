@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import urllib.request
 
@@ -66,7 +68,6 @@ class Stream:
     """GET /monitor/stream, read in the background: the events that came so far."""
 
     def __init__(self, url: str, token: str):
-        import http.client
         import threading
         from urllib.parse import urlsplit
 
@@ -76,7 +77,8 @@ class Stream:
         self.response = self.connection.getresponse()
         assert self.response.status == 200, self.response.read()
         self.events: list[dict] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         event = {}
@@ -90,11 +92,13 @@ class Stream:
                 elif not line and event:
                     self.events.append(event)
                     event = {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             pass  # closed
 
     def close(self) -> None:
-        self.connection.sock.shutdown(2)
+        """End the stream: the reader sees it end and stops, then the connection is closed."""
+        self.connection.sock.shutdown(socket.SHUT_RDWR)
+        self.reader.join(timeout=10)
         self.connection.close()
 
 
