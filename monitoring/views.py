@@ -10,10 +10,10 @@ from rest_framework.views import APIView
 from agents.selectors import agent_get
 from monitoring.selectors import agents_idle, agents_performance, system_health, system_metrics, system_status
 from monitoring.stream import stream_events, stream_start
-from orchestrator.api import ErrorBody
+from orchestrator.api import ErrorBody, paged
 from orchestrator.errors import InvalidInput
 from orchestrator.permissions import Caller
-from orchestrator.serializers import StrictBooleanField, StrictSerializer, validated
+from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictSerializer, validated
 
 
 class HealthQuerySerializer(StrictSerializer):
@@ -59,7 +59,7 @@ class StatusQuerySerializer(StrictSerializer):
     include_agent_details = StrictBooleanField(required=False, default=False)
 
 
-class IdleQuerySerializer(StrictSerializer):
+class IdleQuerySerializer(PageQuerySerializer):
     min_minutes = serializers.IntegerField(required=False, default=0, min_value=0, max_value=525600,
                                            help_text="Only agents idle at least this long.")
 
@@ -82,18 +82,19 @@ class MonitorViewSet(viewsets.ViewSet):
         return Response(system_metrics())
 
     @extend_schema(operation_id="monitor_agents_performance", summary="Per-agent performance",
-                   responses={200: OpenApiTypes.OBJECT})
+                   parameters=[PageQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["get"], url_path="agents/performance")
     def agents_performance(self, request):
         """Health, uptime, restarts and delivery of each live agent over the last 24 hours."""
-        return Response(agents_performance())
+        return paged(request, agents_performance(), validated(PageQuerySerializer, request.query_params))
 
     @extend_schema(operation_id="monitor_agents_idle", summary="Idle agents",
                    parameters=[IdleQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["get"], url_path="agents/idle")
     def agents_idle(self, request):
         """Agents at their prompt with nothing to do, longest idle first."""
-        return Response(agents_idle(**validated(IdleQuerySerializer, request.query_params)))
+        query = validated(IdleQuerySerializer, request.query_params)
+        return paged(request, agents_idle(min_minutes=query["min_minutes"]), query)
 
 
 class StreamQuerySerializer(StrictSerializer):

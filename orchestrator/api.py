@@ -103,7 +103,7 @@ class EnvelopeErrorsMixin:
         return response
 
 
-def paged(request, rows, query: dict, serializer_class) -> Response:
+def paged(request, rows, query: dict, serializer_class=None) -> Response:
     """One page of `rows` (`query`'s limit and offset) as the list in `data`: the count of
     all in X-Total-Count, and the next page, if any, in a Link header."""
     limit, offset = query["limit"], query["offset"]
@@ -112,4 +112,5 @@ def paged(request, rows, query: dict, serializer_class) -> Response:
     if offset + limit < count:
         after = request.build_absolute_uri(replace_query_param(request.get_full_path(), "offset", offset + limit))
         headers["Link"] = f'<{after}>; rel="next"'
-    return Response(serializer_class(rows[offset:offset + limit], many=True).data, headers=headers)
+    page = rows[offset:offset + limit]
+    return Response(serializer_class(page, many=True).data if serializer_class else page, headers=headers)

@@ -72,6 +72,9 @@ def test_lists_come_in_pages_with_the_count_and_the_next_page(api):
     assert [a["window"] for a in last.json()["data"]] == ["dev4"] and "Link" not in last
     assert wrong.status_code == 400 and "limit" in wrong.json()["error_message"]
     assert api.get("/teams/list", {"limit": 1}).status_code == 200
+    for path in ("/monitor/agents/idle", "/monitor/agents/performance"):
+        page = api.get(path, {"limit": 3, "offset": 1})
+        assert len(page.json()["data"]) == 3 and page["X-Total-Count"] == "5" and "offset=4" in page["Link"], path
 
 
 def test_a_wait_beyond_the_cap_is_answered_429_at_once(api, monkeypatch):
