@@ -177,6 +177,14 @@ def worker(tmux_socket, tmp_path, monkeypatch):
     process.stop()
 
 
+def require_installed(program: Path, name: str) -> None:
+    """A test of a real agent program skips where bin/test could not install it; in CI, fails."""
+    if not program.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed (bin/test installs it with npm)")
+        pytest.skip(f"{name} is not installed: run bin/test, which installs it with npm")
+
+
 @pytest.fixture
 def stub():
     """The local Anthropic Messages API stub; see tests/anthropic_stub.py."""
@@ -192,10 +200,7 @@ def stub():
 def claude_profile(stub, tmp_path, project_dir, monkeypatch):
     """The claude profile, pointed at the installed Claude Code, the stub, and a home
     directory where onboarding is done and the project is trusted."""
-    if not CLAUDE.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Claude Code is not installed (bin/test installs it with npm)")
-        pytest.skip("Claude Code is not installed: run bin/test, which installs it with npm")
+    require_installed(CLAUDE, "Claude Code")
     home = tmp_path / "home"
     home.mkdir()
     (home / ".claude.json").write_text(json.dumps({
@@ -225,10 +230,7 @@ def openai_stub():
 def codex_profile(openai_stub, tmp_path, project_dir, monkeypatch):
     """The codex profile, pointed at the installed Codex CLI, the stub, and a home directory
     whose config.toml (CODEX_CONFIG) trusts the project."""
-    if not CODEX.exists():
-        if os.environ.get("CI"):
-            pytest.fail("the Codex CLI is not installed (bin/test installs it with npm)")
-        pytest.skip("the Codex CLI is not installed: run bin/test, which installs it with npm")
+    require_installed(CODEX, "the Codex CLI")
     home = tmp_path / "home"
     (home / ".codex").mkdir(parents=True)
     config = CODEX_CONFIG.format(url=json.dumps(openai_stub.url), project=json.dumps(project_dir))

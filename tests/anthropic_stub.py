@@ -11,41 +11,21 @@ empty script a turn gets a short text. Side requests (titles, summaries) get a s
 from __future__ import annotations
 
 import json
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+
+from tests.model_stub import ModelStub, Reply, read_json, send_events
 
 
 @dataclass
-class Reply:
-    text: str = ""
-    tool: tuple[str, dict] | None = None
-    delay: float = 0.0
-
-
-@dataclass
-class AnthropicStub:
-    requests: list[dict] = field(default_factory=list)
-    answered: list[float] = field(default_factory=list)  # time.time() each turn's answer was sent
-    script: list[Reply] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
+class AnthropicStub(ModelStub):
     # -- the script -----------------------------------------------------------------------
-    def reply_text(self, text: str, delay: float = 0.0) -> None:
-        with self.lock:
-            self.script.append(Reply(text=text, delay=delay))
-
     def reply_tool(self, name: str, arguments: dict, delay: float = 0.0) -> None:
         with self.lock:
             self.script.append(Reply(tool=(name, arguments), delay=delay))
 
     # -- what Claude Code sent ------------------------------------------------------------
-    def turns(self) -> list[dict]:
-        with self.lock:
-            return [r for r in self.requests if r.get("tools")]
-
     def submitted(self) -> list[str]:
         """What the user submitted, in order: the new user text that opened each turn.
         A message submitted twice opens two turns, so it is here twice."""
@@ -78,23 +58,16 @@ class AnthropicStub:
                 self._json({})
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    request = json.loads(body or b"{}")
-                except ValueError:
-                    request = {}
+                request = read_json(self)
                 if "count_tokens" in self.path:
                     return self._json({"input_tokens": 10})
-                with stub.lock:
-                    stub.requests.append(request)
-                    reply = stub.script.pop(0) if request.get("tools") and stub.script else Reply(text="Done.")
+                reply = stub.take(request, Reply(text="Done."))
                 time.sleep(reply.delay)  # the model "thinking": what keeps the agent busy
                 blocks = _blocks(reply)
                 if request.get("stream"):
-                    self._stream(request.get("model", "claude"), blocks, reply)
+                    send_events(self, _events(request.get("model", "claude"), blocks, reply))
                     if request.get("tools"):
-                        with stub.lock:
-                            stub.answered.append(time.time())
+                        stub.turn_answered()
                 else:
                     self._json({"id": "msg_stub", "type": "message", "role": "assistant",
                                 "model": request.get("model", "claude"), "content": blocks,
@@ -109,23 +82,7 @@ class AnthropicStub:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _stream(self, model, blocks, reply):
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(_events(model, blocks, reply))
-                self.wfile.flush()
-                self.close_connection = True
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        return f"http://127.0.0.1:{self.serve(Handler)}"
 
 
 def _blocks(reply: Reply) -> list[dict]:

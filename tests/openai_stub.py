@@ -17,36 +17,16 @@ disconnected before completion").
 from __future__ import annotations
 
 import json
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+
+from tests.model_stub import ModelStub, Reply, read_json, send_events
 
 
 @dataclass
-class Reply:
-    text: str = ""
-    delay: float = 0.0
-
-
-@dataclass
-class OpenAIStub:
-    requests: list[dict] = field(default_factory=list)
-    answered: list[float] = field(default_factory=list)  # time.time() each turn's answer was sent
-    script: list[Reply] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
-    # -- the script -----------------------------------------------------------------------
-    def reply_text(self, text: str, delay: float = 0.0) -> None:
-        with self.lock:
-            self.script.append(Reply(text=text, delay=delay))
-
+class OpenAIStub(ModelStub):
     # -- what Codex sent ------------------------------------------------------------------
-    def turns(self) -> list[dict]:
-        with self.lock:
-            return [r for r in self.requests if r.get("tools")]
-
     def submitted(self) -> list[str]:
         """What the user submitted, in order: the text of the last user message of each turn."""
         texts = []
@@ -71,38 +51,15 @@ class OpenAIStub:
                 pass
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    request = json.loads(body or b"{}")
-                except ValueError:
-                    request = {}
+                request = read_json(self)
                 turn = bool(request.get("tools"))  # a side request (the thread's title) offers none
-                with stub.lock:
-                    stub.requests.append(request)
-                    reply = stub.script.pop(0) if turn and stub.script else Reply("Done." if turn else "Stub title")
+                reply = stub.take(request, Reply("Done." if turn else "Stub title"))
                 time.sleep(reply.delay)  # the model "thinking": what keeps the agent busy
-                self._stream(request.get("model", "stub-model"), reply.text)
+                send_events(self, _events(request.get("model", "stub-model"), reply.text))
                 if turn:
-                    with stub.lock:
-                        stub.answered.append(time.time())
+                    stub.turn_answered()
 
-            def _stream(self, model, text):
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(_events(model, text))
-                self.wfile.flush()
-                self.close_connection = True
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        return f"http://127.0.0.1:{self.serve(Handler)}/v1"
 
 
 def _sse(data: dict) -> bytes:
