@@ -52,6 +52,15 @@ class TaskStatusSerializer(StrictSerializer):
                            help_text="Why; e.g. what blocks it.")
 
 
+class TaskUpdateSerializer(TaskFieldsSerializer):
+    """A change of what the task says and, with `status`, a move, all or nothing."""
+
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False,
+                                     help_text="Move it to this status too (done runs its checks first).")
+    note = StrictCharField(max_length=2000, required=False, allow_blank=True, default="",
+                           help_text="Why, with a status move; e.g. what blocks it.")
+
+
 class TaskEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = TaskEvent
