@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from django.conf import settings
 
@@ -148,6 +149,41 @@ def api(api_token):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token}")
     return client
+
+
+class ServiceInProcess(httpx.BaseTransport):
+    """An httpx transport that answers the CLI's requests with this process's own Django
+    (through DRF's test client), as a person's token would on a live server."""
+
+    def __init__(self):
+        self.token = ""
+
+    def handle_request(self, request):
+        from rest_framework.test import APIClient
+
+        from orchestrator.models import ApiToken, token_digest
+        from orchestrator.services import token_create
+
+        if not self.token or not ApiToken.objects.filter(digest=token_digest(self.token)).exists():
+            _, self.token = token_create(name=f"cli-{secrets.token_hex(3)}")
+        client = APIClient()
+        auth = request.headers.get("Authorization", "")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.token}" if auth == "Bearer person" else auth)
+        url = request.url.raw_path.decode()
+        response = client.generic(request.method, url, request.content or "", content_type="application/json")
+        return httpx.Response(response.status_code, headers=dict(response.items()), content=response.content)
+
+
+@pytest.fixture
+def cli_api(monkeypatch):
+    """`tmux-orc` commands run here call the API in this process, with a person's token."""
+    from orchestrator import client
+
+    monkeypatch.setattr(client, "TRANSPORT", ServiceInProcess())
+    monkeypatch.setenv("TMUX_ORC_URL", "http://testserver")
+    monkeypatch.setenv("TMUX_ORC_TOKEN", "person")
+    for name in ("TMUX_ORC_AGENT_ID", "TMUX_ORC_AGENT_TARGET"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,15 @@ class PathParam:
     kind: type  # int or str
     pattern: str  # what the URL accepts
     description: str = ""
+
+    def value(self, given):
+        """The parameter as its kind; REST's URL has matched `pattern`, MCP's input may not."""
+        from rest_framework.exceptions import ValidationError
+
+        if given is None or isinstance(given, bool) or not re.fullmatch(self.pattern, str(given)):
+            what = "a whole number" if self.kind is int else f"a name matching {self.pattern}"
+            raise ValidationError({self.name: [f"required: {what}"]})
+        return self.kind(given)
 
 
 @dataclass
@@ -75,7 +85,7 @@ class Operation:
             query_fields = set(self.query().fields) if self.query else set()
             query = {k: v for k, v in rest.items() if k in query_fields}
             body = {k: v for k, v in rest.items() if k not in query_fields}
-        values: dict[str, Any] = {p.name: p.kind(arguments[p.name]) for p in self.params}
+        values: dict[str, Any] = {p.name: p.value(arguments.get(p.name)) for p in self.params}
         if self.query is not None:
             values.update(validated(self.query, query))
         elif query:

@@ -64,3 +64,54 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A token from `tmux-orc token create NAME`."}
+
+
+# --- the same input, as JSON Schema, for MCP ---------------------------------------------
+
+REF = "#/components/schemas/"
+
+
+def _json_schema(node, components: dict):
+    """OpenAPI 3.0 to JSON Schema: `nullable` becomes a null type, and references are
+    written out in place (request bodies here nest no deeper than a team's members)."""
+    if isinstance(node, list):
+        return [_json_schema(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("$ref", "").startswith(REF):
+        return _json_schema(components[node["$ref"][len(REF):]], components)
+    out = {key: _json_schema(value, components) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable"):
+        out = {"anyOf": [out, {"type": "null"}]} if "type" not in out else {**out, "type": [out["type"], "null"]}
+    return out
+
+
+def operation_input(operation: dict, components: dict) -> dict:
+    """One object with the operation's path and query parameters and its body's fields."""
+    properties, required = {}, []
+    for parameter in operation.get("parameters", []):
+        prop = dict(parameter.get("schema", {}))
+        if parameter.get("description"):
+            prop["description"] = parameter["description"]
+        properties[parameter["name"]] = _json_schema(prop, components)
+        if parameter.get("required"):
+            required.append(parameter["name"])
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if body and body.get("$ref", "").startswith(REF):
+        component = components[body["$ref"][len(REF):]]
+        properties.update(_json_schema(component.get("properties", {}), components))
+        required += [name for name in component.get("required", []) if name not in required]
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def input_schemas() -> dict[str, dict]:
+    """Each operation id's input schema, from the OpenAPI schema the server serves."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    components = document.get("components", {}).get("schemas", {})
+    return {operation["operationId"]: operation_input(operation, components)
+            for methods in document["paths"].values() for operation in methods.values()}

@@ -57,7 +57,7 @@ def mcp_send(url: str, token: str, target: str, text: str) -> dict:
     async def send():
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=90)
         async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=90) as client:
-            result = await client.call_tool("send_message", {"target": target, "message": text, "wait_seconds": 60})
+            result = await client.call_tool("messages_send", {"target": target, "message": text, "wait": 60})
             assert not result.is_error, result.content
             return result.structured_content
 

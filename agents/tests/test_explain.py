@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from agents.models import Agent, AgentEvent, AgentState, Signal
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.usefixtures("cli_api"), pytest.mark.django_db]
 TARGET = "cc:Claude-qa"
 PROMPT_LINES = ["Welcome to Claude Code", "─" * 40, "❯", "─" * 40, "  ? for shortcuts"]
 STATUS_FIELDS = {"target", "state", "state_reason", "state_changed_at", "responsive", "last_activity",

@@ -1,8 +1,10 @@
-"""What every tmux-orc command shares: --json, and domain errors as one clear line."""
+"""What every tmux-orc command shares: --json, calls to the service's API, and errors as
+one clear line."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from orchestrator import client
 from orchestrator.errors import OrchestratorError
 from orchestrator.output import to_json
 
@@ -24,3 +26,11 @@ class OrchestratorCommand(BaseCommand):
 
     def emit(self, options, data, text: str) -> None:
         self.stdout.write(to_json(data) if options.get("json") else text)
+
+    def call(self, operation: str, /, *, accept: tuple[int, ...] = (), **arguments) -> client.Reply:
+        """The `operation` through the REST API (see orchestrator.client); an error the
+        API answers is this command's error, unless its status is one of `accept`."""
+        reply = client.call(operation, **arguments)
+        if reply.error is not None and reply.status not in accept:
+            raise CommandError(reply.error)
+        return reply

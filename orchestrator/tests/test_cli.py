@@ -16,6 +16,7 @@ from orchestrator import __version__
 TMUX_ORC = Path(sys.executable).parent / "tmux-orc"
 SESSION = "work"
 TARGET = "work:Shell-developer"
+pytestmark = pytest.mark.usefixtures("cli_api")
 lifecycle = pytest.mark.django_db(transaction=True)
 
 
@@ -170,7 +171,7 @@ def test_agent_kill_of_a_stopped_agent_is_an_error(eager_jobs, tmux_socket, proj
 
 @pytest.mark.django_db
 def test_agent_spawn_of_an_unknown_type_is_an_error_and_records_nothing(project_dir):
-    with pytest.raises(CommandError, match="agent_type: unknown type 'wizard'"):
+    with pytest.raises(CommandError, match="agent_type: unknown agent type 'wizard'"):
         run("agent", "spawn", SESSION, "wizard", project_dir, "--profile", "shell")
 
     assert not Agent.objects.exists()
@@ -191,7 +192,7 @@ def test_agent_spawn_in_a_missing_directory_is_an_error_and_records_nothing(tmp_
 def test_a_target_without_a_colon_is_an_error(action):
     make_agent()
 
-    with pytest.raises(CommandError, match="'nocolon' is not 'session:window'"):
+    with pytest.raises(CommandError, match="target: not 'session:window'"):
         run("agent", action, "nocolon")
 
     assert Agent.objects.count() == 1

@@ -43,7 +43,7 @@ def test_an_agent_token_over_its_rate_gets_429_saying_so_and_a_person_goes_on(mo
 def test_over_mcp_the_same_rate_holds():
     dev = idle_agent("dev")
     results = call(stdio(agent_token_issue(agent=dev), TMUX_ORC_AGENT_RATE_LIMIT="2"),
-                   *[("list_agents", {}) for _ in range(3)])
+                   *[("agents_list", {}) for _ in range(3)])
 
     assert [r.is_error for r in results] == [False, False, True]
     assert "too many requests" in text(results[2]) and "at most 2 a minute" in text(results[2])

@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from agents.models import Agent, AgentReport, AgentState, Message, MessageStatus
 from conftest import TEST_CONFIG, prompt_shown, wait_for
 from monitoring.services import host_sweep
+from orchestrator.operations import all_operations
 from orchestrator.services import agent_token_issue, token_create
 from teams.models import Team
 from tests.support import database_url_of_tests, free_port
@@ -25,12 +26,6 @@ from tests.support import database_url_of_tests, free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TMUX_ORC = Path(sys.executable).parent / "tmux-orc"
-TOOLS = {
-    "list_agents", "agent_status", "spawn_agent", "restart_agent", "kill_agent", "send_message", "broadcast",
-    "message_history", "approve", "deny", "deploy_team", "team_status", "list_teams", "standup", "standup_replies",
-    "report_status", "schedule_check_in", "cancel_message", "create_task", "list_tasks", "update_task",
-    "assign_task", "get_system_status", "health",
-}
 
 
 def stdio(token: str | None = None, **env) -> StdioServerParameters:
@@ -73,21 +68,21 @@ def test_stdio_lists_every_tool_with_a_schema_and_a_description():
 
     tools = {tool.name: tool for tool in asyncio.run(listed())}
 
-    assert set(tools) == TOOLS
+    assert set(tools) == set(all_operations())
     assert all(tool.description for tool in tools.values())
-    send = tools["send_message"].input_schema
-    assert send["required"] == ["target", "message"]
+    send = tools["messages_send"].input_schema
+    assert sorted(send["required"]) == ["message", "target"]
     assert send["properties"]["urgent"]["type"] == "boolean"
     assert "session:window" in send["properties"]["target"]["description"]
-    assert tools["create_task"].input_schema["properties"]["priority"]["enum"] == ["low", "medium", "high", "critical"]
+    assert tools["tasks_create"].input_schema["properties"]["priority"]["enum"] == ["low", "medium", "high", "critical"]
 
 
 def test_stdio_invalid_arguments_come_back_as_tool_errors():
-    bad_target, bad_type, unknown = call(stdio(), ("agent_status", {"target": "no-colon"}),
-                                         ("update_task", {"task_id": "seven"}), ("agent_status", {"target": "x:y"}))
+    bad_target, bad_type, unknown = call(stdio(), ("agents_status", {"target": "no-colon"}),
+                                         ("tasks_update", {"id": "seven"}), ("agents_status", {"target": "x:y"}))
 
-    assert bad_target.is_error and "target: 'no-colon' is not 'session:window'" in text(bad_target)
-    assert bad_type.is_error and "task_id" in text(bad_type)
+    assert bad_target.is_error and "target: not 'session:window'" in text(bad_target)
+    assert bad_type.is_error and "id: required: a whole number" in text(bad_type)
     assert unknown.is_error and text(unknown).endswith("no agent at x:y")
 
 
@@ -98,10 +93,10 @@ def test_stdio_with_an_agent_token_is_refused_where_it_must_be():
 
     kill, spawn, foreign, report = call(
         stdio(agent_token_issue(agent=dev)),
-        ("kill_agent", {"target": qa.target}),
-        ("spawn_agent", {"session_name": "x", "agent_type": "developer", "project_path": "/tmp"}),
-        ("send_message", {"target": outsider.target, "message": "hi"}),
-        ("report_status", {"text": "Halfway through the login form."}),
+        ("agents_kill", {"target": qa.target}),
+        ("agents_spawn", {"session_name": "x", "agent_type": "developer", "project_path": "/tmp"}),
+        ("messages_send", {"target": outsider.target, "message": "hi"}),
+        ("agents_report", {"text": "Halfway through the login form."}),
     )
 
     assert kill.is_error and "shop:dev (developer) cannot kill agents" in text(kill)
@@ -118,9 +113,9 @@ def test_stdio_stops_honouring_a_token_revoked_while_it_runs():
 
     async def session():
         async with Client(stdio(token), read_timeout_seconds=60) as client:
-            before = await client.call_tool("list_agents", {})
+            before = await client.call_tool("agents_list", {})
             await asyncio.to_thread(agent_token_issue, agent=dev)  # a restart gives it a new one, revoking this
-            after = await client.call_tool("list_agents", {})
+            after = await client.call_tool("agents_list", {})
             return before, after
 
     before, after = asyncio.run(session())
@@ -137,9 +132,9 @@ def test_tools_do_what_their_endpoints_do():
     task = Task.objects.create(title="two", status="assigned", assigned_to=dev)
 
     page, refused_move, still = call(
-        stdio(), ("list_tasks", {"limit": 1}),
-        ("update_task", {"task_id": task.pk, "title": "renamed", "status": "done"}),
-        ("list_tasks", {"assigned_to": dev.target, "status": "assigned"}),
+        stdio(), ("tasks_list", {"limit": 1}),
+        ("tasks_update", {"id": task.pk, "title": "renamed", "status": "done"}),
+        ("tasks_list", {"assigned_to": dev.target, "status": "assigned"}),
     )
 
     assert page.structured_content["count"] == 2 and len(page.structured_content["tasks"]) == 1
@@ -175,8 +170,8 @@ def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, worker, gateway, 
 
     wait_for(idle, message="the agent idle")
 
-    (sent,) = call(stdio(), ("send_message", {"target": agent.target, "message": "echo over-$((40+2))-stdio",
-                                              "wait_seconds": 60}))
+    (sent,) = call(stdio(), ("messages_send", {"target": agent.target, "message": "echo over-$((40+2))-stdio",
+                                              "wait": 60}))
 
     assert not sent.is_error, text(sent)
     assert sent.structured_content["status"] == MessageStatus.DELIVERED, sent.structured_content
@@ -264,13 +259,13 @@ def test_http_lists_the_tools_and_returns_bad_arguments_as_tool_errors(http_serv
     async def session():
         async with Client(over_http(http_server, api_token), read_timeout_seconds=60) as client:
             tools = (await client.list_tools()).tools
-            bad = await client.call_tool("send_message", {"target": "not a target", "message": "hi"})
+            bad = await client.call_tool("messages_send", {"target": "not a target", "message": "hi"})
             return tools, bad
 
     tools, bad = asyncio.run(session())
 
-    assert {tool.name for tool in tools} == TOOLS
-    assert next(t for t in tools if t.name == "kill_agent").input_schema["required"] == ["target"]
+    assert {tool.name for tool in tools} == set(all_operations())
+    assert next(t for t in tools if t.name == "agents_kill").input_schema["required"] == ["target"]
     assert bad.is_error and "target: not 'session:window'" in text(bad)
 
 
@@ -278,8 +273,8 @@ def test_a_message_sent_over_http_arrives_in_a_real_pane(http_server, shell, gat
     _, token = token_create(name="mcp-user")
 
     sent, history = call(over_http(http_server, token),
-                         ("send_message", {"target": shell.target, "message": "echo over-$((40+2))-http"}),
-                         ("message_history", {"target": shell.target}))
+                         ("messages_send", {"target": shell.target, "message": "echo over-$((40+2))-http"}),
+                         ("messages_history", {"target": shell.target}))
 
     assert not sent.is_error, text(sent)
     message = Message.objects.get(pk=sent.structured_content["id"])
@@ -294,7 +289,7 @@ def test_http_with_an_agent_token_is_refused_where_it_must_be(http_server):
     dev, qa = team_of_two()
 
     kill, listed = call(over_http(http_server, agent_token_issue(agent=dev)),
-                        ("kill_agent", {"target": qa.target}), ("list_agents", {}))
+                        ("agents_kill", {"target": qa.target}), ("agents_list", {}))
 
     assert kill.is_error and "cannot kill agents" in text(kill)
     assert not listed.is_error
@@ -333,7 +328,7 @@ def test_claude_code_is_given_the_server_and_reports_through_it(http_server, cla
     assert ApiToken.objects.get(pk=token.pk).last_used_at is not None  # with the agent's own token
     sweep_until(lambda: Agent.objects.get(pk=agent.pk).state == AgentState.IDLE, "idle after the briefing")
 
-    stub.reply_tool("mcp__tmux-orchestrator__report_status", {"text": "Reviewing the login form."})
+    stub.reply_tool("mcp__tmux-orchestrator__agents_report", {"text": "Reviewing the login form."})
     stub.reply_text("Reported.")
     services.message_send(agent=agent, body="Report your status through the orchestrator.")
     sweep_until(lambda: Agent.objects.get(pk=agent.pk).state == AgentState.WAITING_APPROVAL
@@ -343,4 +338,4 @@ def test_claude_code_is_given_the_server_and_reports_through_it(http_server, cla
     sweep_until(lambda: AgentReport.objects.filter(agent=agent).exists(), "the report")
     assert AgentReport.objects.get(agent=agent).text == "Reviewing the login form."
     offered = {tool["name"] for tool in stub.turns()[-1]["tools"]}
-    assert "mcp__tmux-orchestrator__send_message" in offered, sorted(offered)
+    assert "mcp__tmux-orchestrator__messages_send" in offered, sorted(offered)

@@ -125,9 +125,9 @@ def test_over_mcp_a_pm_is_held_to_its_team_too(teams):
     from orchestrator.tests.test_mcp import call, stdio, text
 
     kill, send, own = call(stdio(agent_token_issue(agent=teams["pm"])),
-                           ("kill_agent", {"target": "blog:dev"}),
-                           ("send_message", {"target": "blog:dev", "message": "hi"}),
-                           ("send_message", {"target": "shop:qa", "message": "hi"}))
+                           ("agents_kill", {"target": "blog:dev"}),
+                           ("messages_send", {"target": "blog:dev", "message": "hi"}),
+                           ("messages_send", {"target": "shop:qa", "message": "hi"}))
 
     assert kill.is_error and "not in the team of shop:pm" in text(kill)
     assert send.is_error and "not in the team of shop:pm" in text(send)

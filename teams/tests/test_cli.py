@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,7 +11,7 @@ from agents.models import Agent, AgentState, Message, MessageStatus
 from tasks.models import Task
 from teams.models import Team
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.usefixtures("cli_api"), pytest.mark.django_db(transaction=True)]
 
 
 def run(*args: str) -> str:
@@ -88,7 +89,7 @@ def test_task_commands_create_list_show_assign_and_update(eager_jobs, gateway, p
 
     out = run("task", "update", str(task.pk), "--status", "in_progress", "--note", "on it")
     assert out.startswith(f"task #{task.pk} is in_progress")
-    assert "assigned -> in_progress by cli: on it" in run("task", "show", str(task.pk))
+    assert re.search(r"assigned -> in_progress by token:cli-\w+: on it", run("task", "show", str(task.pk)))
     with pytest.raises(CommandError, match=f"task #{task.pk} is in_progress; it can move to"):
         run("task", "update", str(task.pk), "--status", "pending")
 

@@ -1,4 +1,5 @@
-"""tmux-orc agent spawn|list|status|explain|restart|kill: the same services as the API."""
+"""tmux-orc agent spawn|list|status|explain|restart|kill|approve|deny|send|history: calls to
+the REST API, as whoever the client's token names (orchestrator.client)."""
 
 import os
 import sys
@@ -7,11 +8,9 @@ from datetime import datetime
 
 from django.core.management.base import CommandError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from agents import selectors, services
-from agents.models import MessageStatus, OperationStatus, Signal
-from agents.roles import wait_timeout
-from agents.serializers import AgentSerializer, MessageSerializer, OperationResultSerializer
+from agents.models import MessageStatus, Signal
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.management.watch import add_watch_argument, watch
 from orchestrator.output import fields, table, to_json
@@ -100,7 +99,7 @@ class Command(OrchestratorCommand):
         send.add_argument("--wait", type=float, default=30, help="seconds to wait for delivery (default 30)")
         history = actions.add_parser("history", help="the agent's messages and what it answered")
         history.add_argument("target", help="session:window")
-        history.add_argument("--limit", type=int, default=20)
+        history.add_argument("--limit", type=int, help="how many of the latest (default: the API's, 50)")
         for sub in actions.choices.values():
             super().add_arguments(sub)
 
@@ -108,64 +107,50 @@ class Command(OrchestratorCommand):
         getattr(self, f"do_{options['action']}")(options)
 
     def do_spawn(self, options):
-        operation = services.agent_spawn(
-            session_name=options["session_name"], agent_type=options["agent_type"],
-            project_path=os.path.abspath(os.path.expanduser(options["project_path"])), briefing=options["briefing"],
-            profile=options["profile"], name=options["name"], requested_by="cli",
-        )
-        self._outcome(options, operation)
+        self._outcome(options, "agents_spawn", session_name=options["session_name"], agent_type=options["agent_type"],
+                      project_path=os.path.abspath(os.path.expanduser(options["project_path"])),
+                      briefing_message=options["briefing"], profile=options["profile"], name=options["name"])
 
     def do_restart(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        self._outcome(options, services.agent_restart(agent=agent, requested_by="cli"))
+        self._outcome(options, "agents_restart", target=options["target"])
 
     def do_kill(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        self._outcome(options, services.agent_kill(agent=agent, requested_by="cli"))
+        self._outcome(options, "agents_kill", target=options["target"])
 
     def do_approve(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        self._outcome(options, services.agent_answer_prompt(agent=agent, approve=True, choice=options["choice"],
-                                                            requested_by="cli"))
+        self._outcome(options, "agents_approve", target=options["target"], choice=options["choice"])
 
     def do_deny(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        self._outcome(options, services.agent_answer_prompt(agent=agent, approve=False, requested_by="cli"))
+        self._outcome(options, "agents_deny", target=options["target"])
 
     def do_send(self, options):
         text = sys.stdin.read() if options["text"] == "-" else options["text"]
-        agent = selectors.agent_get(target=options["target"])
-        message = services.message_send(agent=agent, body=text, urgent=options["urgent"], sender="cli")
-        message = selectors.message_wait(message=message, timeout=max(0.0, options["wait"]))
-        data = MessageSerializer(message).data
-        self.emit(options, data, f"message {message.pk} to {agent.target}: {message.status}"
-                  + (f" ({message.error})" if message.error else ""))
-        if message.status in (MessageStatus.FAILED, MessageStatus.EXPIRED):
-            raise CommandError(message.error or message.status)
-        if message.status != MessageStatus.DELIVERED:
+        message = self.call("messages_send", target=options["target"], message=text, urgent=options["urgent"],
+                            wait=max(0.0, options["wait"])).data
+        self.emit(options, message, f"message {message['id']} to {message['target']}: {message['status']}"
+                  + (f" ({message['error']})" if message["error"] else ""))
+        if message["status"] in (MessageStatus.FAILED, MessageStatus.EXPIRED):
+            raise CommandError(message["error"] or message["status"])
+        if message["status"] != MessageStatus.DELIVERED:
             raise CommandError("not delivered yet; it stays queued", returncode=STILL_PENDING)
 
     def do_history(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        messages = selectors.message_history(agent=agent, limit=options["limit"])
-        data = MessageSerializer(messages, many=True).data
+        messages = self.call("messages_history", target=options["target"], limit=options["limit"]).data
         blocks = []
         for m in messages:
-            when = f"{m.created_at:%Y-%m-%d %H:%M:%S}"
-            blocks.append(f"[{when}] {m.kind} from {m.sender or '-'} ({m.status}):\n{_indent(m.body)}")
-            if m.reply:
-                blocks.append(f"  answered:\n{_indent(m.reply)}")
-        self.emit(options, data, "\n".join(blocks) if blocks else "no messages")
+            when = f"{parse_datetime(m['created_at']):%Y-%m-%d %H:%M:%S}"
+            blocks.append(f"[{when}] {m['kind']} from {m['sender'] or '-'} ({m['status']}):\n{_indent(m['body'])}")
+            if m["reply"]:
+                blocks.append(f"  answered:\n{_indent(m['reply'])}")
+        self.emit(options, messages, "\n".join(blocks) if blocks else "no messages")
 
     def do_list(self, options):
-        agents = selectors.agent_list(include_stopped=options["all"], session_name=options["session"])
-        data = AgentSerializer(agents, many=True).data
+        data = self.call("agents_list", include_stopped=options["all"], session_name=options["session"]).data
         self.emit(options, data, table(data, LIST_COLUMNS) if data else "no agents")
 
     def do_status(self, options):
         def render() -> str:
-            agent = selectors.agent_get(target=options["target"])
-            data = selectors.agent_status(agent=agent, include_activity=options["activity"])
+            data = self.call("agents_status", target=options["target"], include_activity=options["activity"]).data
             if options["json"]:
                 return to_json(data)
             text = fields({k: v for k, v in data.items() if k != "activity_summary"})
@@ -176,17 +161,27 @@ class Command(OrchestratorCommand):
         watch(self.stdout.write, render, options["watch"])
 
     def do_explain(self, options):
-        agent = selectors.agent_get(target=options["target"])
-        data = selectors.agent_explain(agent=agent)
-        self.emit(options, data, _explanation(data, timezone.now()))
+        data = self.call("agents_status", target=options["target"], explain=True).data["explain"]
+        self.emit(options, data, _explanation(_with_times(data), timezone.now()))
 
-    def _outcome(self, options, operation):
-        operation = selectors.operation_wait(operation=operation, timeout=wait_timeout(operation.agent.agent_type))
-        detail = selectors.operation_detail(operation)
-        agent = operation.agent
-        agent.last_operation, agent.detail = operation, detail
-        self.emit(options, OperationResultSerializer(agent).data, detail)
-        if operation.status in (OperationStatus.FAILED, OperationStatus.CANCELLED):
-            raise CommandError(detail)
-        if operation.status != OperationStatus.SUCCEEDED:
-            raise CommandError("not confirmed yet; is the worker running (tmux-orc server start)?", returncode=STILL_PENDING)
+    def _outcome(self, options, operation: str, **arguments):
+        """An operation on an agent: what the worker did, within the wait the server allows."""
+        reply = self.call(operation, accept=(422,), **arguments)
+        self.emit(options, reply.data, reply.data["detail"])
+        if reply.error is not None:
+            raise CommandError(reply.error)
+        if reply.status == 202:
+            raise CommandError("not confirmed yet; is the worker running (tmux-orc server start)?",
+                               returncode=STILL_PENDING)
+
+
+def _with_times(data: dict) -> dict:
+    """The explanation with its times as datetimes again (JSON gives text)."""
+    moment = lambda value: parse_datetime(value) if value else value  # noqa: E731
+    out = {**data, "state_changed_at": moment(data["state_changed_at"])}
+    if data["screen"]:
+        out["screen"] = {**data["screen"], "read_at": moment(data["screen"]["read_at"])}
+    if data["hook"]:
+        out["hook"] = {**data["hook"], "at": moment(data["hook"]["at"])}
+    out["recent_events"] = [{**e, "created_at": moment(e["created_at"])} for e in data["recent_events"]]
+    return out

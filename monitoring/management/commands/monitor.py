@@ -1,6 +1,5 @@
 """tmux-orc monitor agents idle|performance, tmux-orc monitor metrics."""
 
-from monitoring.selectors import agents_idle, agents_performance, system_metrics
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.management.watch import add_watch_argument, watch
 from orchestrator.output import fields, table, to_json
@@ -14,7 +13,7 @@ class Command(OrchestratorCommand):
         agents = topics.add_parser("agents", help="agents: idle or performance")
         views = agents.add_subparsers(dest="view", required=True, metavar="VIEW")
         idle = views.add_parser("idle", help="idle agents, longest idle first")
-        idle.add_argument("--min-minutes", type=int, default=0, help="only agents idle at least this long")
+        idle.add_argument("--min-minutes", type=int, help="only agents idle at least this long")
         performance = views.add_parser("performance", help="health, uptime, restarts and delivery per agent")
         metrics = topics.add_parser("metrics", help="system metrics of the last 24 hours")
         for sub in (idle, performance, metrics):
@@ -26,18 +25,18 @@ class Command(OrchestratorCommand):
         watch(self.stdout.write, lambda: render(options), options["watch"])
 
     def _idle(self, options) -> str:
-        rows = agents_idle(min_minutes=max(0, options["min_minutes"]))
+        rows = self.call("monitor_agents_idle", min_minutes=options["min_minutes"]).data
         return to_json(rows) if options["json"] else (table(rows, ["target", "agent_type", "idle_minutes", "idle_since"])
                                                       if rows else "no idle agents")
 
     def _performance(self, options) -> str:
-        rows = agents_performance()
+        rows = self.call("monitor_agents_performance").data
         columns = ["target", "state", "health_score", "uptime_minutes", "restart_count", "messages_delivered_24h",
                    "median_delivery_seconds"]
         return to_json(rows) if options["json"] else (table(rows, columns) if rows else "no agents")
 
     def _metrics(self, options) -> str:
-        data = system_metrics()
+        data = self.call("monitor_metrics").data
         if options["json"]:
             return to_json(data)
         flat = {**{f"agents {k}": v for k, v in data["agents_by_state"].items()},

@@ -2,7 +2,6 @@
 
 from django.core.management.base import CommandError
 
-from monitoring.selectors import system_status
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.management.watch import add_watch_argument, watch
 from orchestrator.output import fields, to_json
@@ -24,9 +23,9 @@ class Command(OrchestratorCommand):
 
     def handle(self, *args, **options):
         if options["watch"]:
-            watch(self.stdout.write, lambda: render(system_status()), options["watch"])
+            watch(self.stdout.write, lambda: render(self.call("monitor_status").data), options["watch"])
             return
-        data = system_status()
+        data = self.call("monitor_status").data
         self.stdout.write(to_json(data) if options["json"] else render(data))
         if data["status"] != "healthy":
             raise CommandError("unhealthy: " + "; ".join(f"{k} {v}" for k, v in data["checks"].items() if v != "ok"))

@@ -1,9 +1,7 @@
-"""tmux-orc orchestrator schedule|scheduled|cancel: check-ins for later."""
+"""tmux-orc orchestrator schedule|scheduled|cancel: check-ins for later, through the REST API."""
 
-from agents import selectors, services
-from agents.serializers import MessageSerializer
 from orchestrator.management.base import OrchestratorCommand
-from orchestrator.output import table
+from orchestrator.output import cell, table
 
 
 class Command(OrchestratorCommand):
@@ -24,18 +22,15 @@ class Command(OrchestratorCommand):
         getattr(self, f"do_{options['action']}")(options)
 
     def do_schedule(self, options):
-        agent = selectors.agent_get(target=options["target"]) if options["target"] else selectors.orchestrator_agent()
-        message = services.message_schedule(agent=agent, body=options["note"], minutes=options["minutes"],
-                                            sender="cli")
-        self.emit(options, MessageSerializer(message).data,
-                  f"message {message.pk} for {agent.target} at {message.not_before:%Y-%m-%d %H:%M:%S %Z}")
+        message = self.call("messages_schedule", minutes=options["minutes"], message=options["note"],
+                            target=options["target"]).data
+        self.emit(options, message, f"message {message['id']} for {message['target']} at {cell(message['not_before'])}")
 
     def do_scheduled(self, options):
-        messages = selectors.messages_scheduled()
-        data = MessageSerializer(messages, many=True).data
+        data = self.call("messages_scheduled").data
         self.emit(options, data, table(data, ["id", "target", "not_before", "sender", "body"]) if data
                   else "nothing scheduled")
 
     def do_cancel(self, options):
-        message = services.message_cancel(message=selectors.message_get(message_id=options["id"]), by="cli")
-        self.emit(options, MessageSerializer(message).data, f"message {message.pk} cancelled")
+        message = self.call("messages_cancel", id=options["id"]).data
+        self.emit(options, message, f"message {message['id']} cancelled")
