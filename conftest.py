@@ -174,6 +174,44 @@ class ServiceInProcess(httpx.BaseTransport):
         return httpx.Response(response.status_code, headers=dict(response.items()), content=response.content)
 
 
+class Served(str):
+    """The server's base URL; `.mcp_bodies` holds the body of every request to /mcp."""
+
+    mcp_bodies: list[bytes]
+
+
+@pytest.fixture
+def http_server():
+    """The web server's ASGI app (Django plus /mcp), served by uvicorn in a thread."""
+    import threading
+
+    import uvicorn
+
+    from orchestrator.asgi import build_application
+    from tests.support import free_port
+
+    app, bodies = build_application(), []
+
+    async def recording(scope, receive, send):
+        async def receive_and_keep():
+            message = await receive()
+            if scope.get("path") == "/mcp" and message.get("body"):
+                bodies.append(message["body"])
+            return message
+        await app(scope, receive_and_keep, send)
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(recording, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, message="uvicorn to start")
+    url = Served(f"http://127.0.0.1:{port}")
+    url.mcp_bodies = bodies
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
 @pytest.fixture
 def cli_api(monkeypatch):
     """`tmux-orc` commands run here call the API in this process, with a person's token."""

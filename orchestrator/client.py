@@ -99,7 +99,7 @@ def call(name: str, /, **arguments) -> Reply:
     an MCP tool takes them); None means "not given", so the server's default applies."""
     op = get_operation(name)
     given = {k: v for k, v in arguments.items() if v is not None}
-    path = op.path.format(**{p.name: quote(str(given.pop(p.name, "")), safe="") for p in op.params})
+    path = op.path.format(**{p.name: quote(str(p.value(given.pop(p.name, None))), safe="") for p in op.params})
     query_fields = set(op.query().fields) if op.query else set()
     if op.method == "GET":
         query, body = given, None

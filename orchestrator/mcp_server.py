@@ -25,6 +25,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import ConfigDict
 from rest_framework.exceptions import ValidationError
 
+from orchestrator import client
 from orchestrator.errors import OrchestratorError
 from orchestrator.operations import Operation, all_operations
 from orchestrator.permissions import Caller
@@ -59,35 +60,12 @@ class ApiTokenVerifier(TokenVerifier):
         return AccessToken(token=token, client_id=str(found.pk), scopes=[])
 
 
-_stdio_token_id: int | None = None  # the token TMUX_ORC_TOKEN named when `tmux-orc mcp` started
-
-
-def stdio_token_id() -> int | None:
-    """Over stdio, the caller is whoever runs the server: the agent whose token is in
-    TMUX_ORC_TOKEN (agents launched by the orchestrator have theirs), else the local person."""
-    from orchestrator.services import token_check
-
-    raw = os.environ.get("TMUX_ORC_TOKEN", "")
-    if not raw:
-        return None
-    token = token_check(raw)
-    if token is None:
-        raise OrchestratorError("TMUX_ORC_TOKEN is set but is not a valid token (revoked, or from another server)")
-    return token.pk
-
-
 def _caller(ctx: Context) -> Caller:
     """Who calls, read again at every call: a token revoked meanwhile no longer works."""
     from orchestrator.models import ApiToken
 
-    request = ctx.request_context.request
-    if request is None:
-        token_id = _stdio_token_id
-        if token_id is None:
-            return Caller("mcp:local")
-    else:
-        access = getattr(request.scope.get("user"), "access_token", None)
-        token_id = int(access.client_id) if access else None
+    access = getattr(ctx.request_context.request.scope.get("user"), "access_token", None)
+    token_id = int(access.client_id) if access else None
     token = ApiToken.objects.select_related("agent").filter(pk=token_id, revoked_at=None).first()
     if token is None:
         raise ToolError("the token was revoked")
@@ -146,23 +124,31 @@ def _output(data) -> CallToolResult:
                           structured_content=json.loads(json.dumps(structured, cls=DjangoJSONEncoder)))
 
 
-def _tool_function(op: Operation):
+def _tool_function(op: Operation, *, through_api: bool):
+    """Over HTTP, the web process runs the operation itself, for the token of the request;
+    over stdio, the tool is a client of the REST API, as the CLI is, with its token."""
+
     @tool
     def run(ctx: Context, **arguments) -> CallToolResult:
-        result = op(_caller(ctx), op.inputs(arguments))
-        if result.error is not None:
-            raise ToolError(result.error)
-        return _output(result.data)
+        if through_api:
+            reply = client.call(op.name, **arguments)
+            data, error = reply.data, reply.error
+        else:
+            result = op(_caller(ctx), op.inputs(arguments))
+            data, error = result.data, result.error
+        if error is not None:
+            raise ToolError(error)
+        return _output(data)
 
     run.__name__ = op.name
     return run
 
 
-def tools() -> list[Tool]:
+def tools(*, through_api: bool = False) -> list[Tool]:
     """Every operation as a tool: its name, its summary and description, and the input
     schema the OpenAPI schema gives its path, query and body."""
     schemas = input_schemas()
-    return [Tool(fn=_tool_function(op), name=op.name, title=op.summary, description=op.description,
+    return [Tool(fn=_tool_function(op, through_api=through_api), name=op.name, title=op.summary, description=op.description,
                  parameters=schemas[op.name], fn_metadata=FuncMetadata(arg_model=Arguments), is_async=False,
                  context_kwarg="ctx")
             for op in all_operations().values()]
@@ -180,7 +166,7 @@ def build_server(*, http: bool = False) -> MCPServer:
             "auth": AuthSettings(issuer_url=url, resource_server_url=f"{url}/mcp", validate_token_resource=False),
         }
     server = MCPServer(name="tmux-orchestrator", instructions=INSTRUCTIONS, **options)
-    for each in tools():
+    for each in tools(through_api=not http):
         server._tool_manager._tools[each.name] = each  # the SDK builds tools from signatures only
     return server
 
@@ -195,9 +181,9 @@ def http_app():
 
 
 def serve_stdio() -> None:
-    """Serve the tools on standard input and output, as the caller TMUX_ORC_TOKEN names."""
-    global _stdio_token_id
-    _stdio_token_id = stdio_token_id()
+    """Serve the tools on standard input and output: each call goes to the REST API as
+    TMUX_ORC_TOKEN (or the local user's client config, outside an agent's pane) names."""
+    client.call("agents_list", limit=1)  # a token missing or refused: say so at once, not at the first call
     build_server().run("stdio")
 
 

@@ -47,7 +47,7 @@ class BroadcastForm(forms.Form):
 
 
 class StandupForm(forms.Form):
-    timeout_seconds = forms.IntegerField(min_value=1, max_value=services.MAX_STANDUP_TIMEOUT, initial=120,
+    timeout_seconds = forms.IntegerField(min_value=1, max_value=services.MAX_STANDUP_TIMEOUT, initial=services.STANDUP_TIMEOUT,
                                          help_text="How long replies are collected.")
     include_idle_agents = forms.BooleanField(required=False, initial=True)
 

@@ -4,7 +4,7 @@ from agents.serializers import TMUX_NAME, AgentSerializer, OperationResultSerial
 from agents.validation import MAX_BRIEFING, MAX_PATH
 from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictCharField, StrictSerializer
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
-from teams.services import MAX_STANDUP_TIMEOUT
+from teams.services import MAX_STANDUP_TIMEOUT, STANDUP_TIMEOUT
 from teams.templates import MAX_TEAM_SIZE, MemberSpec, get_template
 
 
@@ -96,7 +96,8 @@ class StandupRequestSerializer(StrictSerializer):
     session_names = _session_names("Sessions (teams) to ask; empty: every session.")
     include_idle_agents = StrictBooleanField(required=False, default=True,
                                              help_text="Ask idle agents too (false: only busy ones).")
-    timeout_seconds = serializers.IntegerField(min_value=1, max_value=MAX_STANDUP_TIMEOUT, required=False, default=30,
+    timeout_seconds = serializers.IntegerField(min_value=1, max_value=MAX_STANDUP_TIMEOUT, required=False,
+                                               default=STANDUP_TIMEOUT,
                                                help_text="How long replies are collected.")
     wait = StrictBooleanField(required=False, default=True,
                               help_text="Answer once the standup is over (false: at once, with its id).")

@@ -245,6 +245,7 @@ def team_broadcast(*, team: Team, body: str, agent_types: list[str] | None = Non
 # --- standups --------------------------------------------------------------------------------
 
 MAX_STANDUP_TIMEOUT = 3600
+STANDUP_TIMEOUT = 30  # the default, wherever a standup is asked for
 
 
 def standup_start(*, session_names: list[str] | None = None, include_idle_agents: bool = True,

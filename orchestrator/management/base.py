@@ -3,9 +3,11 @@ one clear line."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
+from rest_framework.exceptions import ValidationError
 
 from orchestrator import client
 from orchestrator.errors import OrchestratorError
+from orchestrator.serializers import error_text
 from orchestrator.output import to_json
 
 
@@ -18,6 +20,8 @@ class OrchestratorCommand(BaseCommand):
             return super().execute(*args, **options)
         except OrchestratorError as error:
             raise CommandError(error.message) from None
+        except ValidationError as error:  # input checked before it is sent (a path parameter)
+            raise CommandError(error_text(error.detail)) from None
         except DatabaseError as error:
             raise CommandError(
                 f"database error: {error}. Is the database set up? Start the service once (bin/run) "

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from agents.models import Agent, AgentState, Message
 from orchestrator.services import agent_token_issue, token_create
-from orchestrator.tests.test_mcp import call, stdio, text
+from orchestrator.tests.test_mcp import call, over_http, text
 from orchestrator.waits import wait_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,9 +40,10 @@ def test_an_agent_token_over_its_rate_gets_429_saying_so_and_a_person_goes_on(mo
     assert [person_api.get("/agents/list").status_code for _ in range(5)] == [200] * 5
 
 
-def test_over_mcp_the_same_rate_holds():
+def test_over_mcp_the_same_rate_holds(http_server, monkeypatch):
+    monkeypatch.setattr(settings.TMUX_ORC, "agent_rate_limit", 2)
     dev = idle_agent("dev")
-    results = call(stdio(agent_token_issue(agent=dev), TMUX_ORC_AGENT_RATE_LIMIT="2"),
+    results = call(over_http(http_server, agent_token_issue(agent=dev)),
                    *[("agents_list", {}) for _ in range(3)])
 
     assert [r.is_error for r in results] == [False, False, True]

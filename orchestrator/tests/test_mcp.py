@@ -28,13 +28,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TMUX_ORC = Path(sys.executable).parent / "tmux-orc"
 
 
-def stdio(token: str | None = None, **env) -> StdioServerParameters:
-    """`tmux-orc mcp` on this test's database (and broker), as `token`'s owner if given."""
-    passed = {k: os.environ[k] for k in ("PATH", "HOME", "REDIS_URL", "TMUX_TMPDIR") if k in os.environ}
-    passed.update(DATABASE_URL=database_url_of_tests(), TMUX_ORC_DATA_DIR=str(settings.DATA_DIR),
-                  TMUX_ORC_CONFIG=str(TEST_CONFIG), TMUX_ORC_AGENT_HOST=settings.TMUX_ORC.agent_host, **env)
-    if token:
-        passed["TMUX_ORC_TOKEN"] = token
+def stdio(url: str, token: str, **env) -> StdioServerParameters:
+    """`tmux-orc mcp`, a client of the service at `url` (this test's), as `token`'s owner. It
+    is given no database: every call goes through the REST API."""
+    passed = {k: os.environ[k] for k in ("PATH", "HOME", "TMUX_TMPDIR") if k in os.environ}
+    passed.update(TMUX_ORC_URL=url, TMUX_ORC_TOKEN=token, TMUX_ORC_DATA_DIR=str(settings.DATA_DIR),
+                  TMUX_ORC_CONFIG=str(TEST_CONFIG), **env)
     return StdioServerParameters(command=str(TMUX_ORC), args=["mcp"], env=passed)
 
 
@@ -61,9 +60,9 @@ def team_of_two():
 # --- stdio ---------------------------------------------------------------------------------
 
 
-def test_stdio_lists_every_tool_with_a_schema_and_a_description():
+def test_stdio_lists_every_tool_with_a_schema_and_a_description(http_server, api_token):
     async def listed():
-        async with Client(stdio(), read_timeout_seconds=60) as client:
+        async with Client(stdio(http_server, api_token), read_timeout_seconds=60) as client:
             return (await client.list_tools()).tools
 
     tools = {tool.name: tool for tool in asyncio.run(listed())}
@@ -77,8 +76,8 @@ def test_stdio_lists_every_tool_with_a_schema_and_a_description():
     assert tools["tasks_create"].input_schema["properties"]["priority"]["enum"] == ["low", "medium", "high", "critical"]
 
 
-def test_stdio_invalid_arguments_come_back_as_tool_errors():
-    bad_target, bad_type, unknown = call(stdio(), ("agents_status", {"target": "no-colon"}),
+def test_stdio_invalid_arguments_come_back_as_tool_errors(http_server, api_token):
+    bad_target, bad_type, unknown = call(stdio(http_server, api_token), ("agents_status", {"target": "no-colon"}),
                                          ("tasks_update", {"id": "seven"}), ("agents_status", {"target": "x:y"}))
 
     assert bad_target.is_error and "target: not 'session:window'" in text(bad_target)
@@ -86,13 +85,13 @@ def test_stdio_invalid_arguments_come_back_as_tool_errors():
     assert unknown.is_error and text(unknown).endswith("no agent at x:y")
 
 
-def test_stdio_with_an_agent_token_is_refused_where_it_must_be():
+def test_stdio_with_an_agent_token_is_refused_where_it_must_be(http_server):
     dev, qa = team_of_two()
     outsider = Agent.objects.create(name="dev", session_name="blog", agent_type="developer", profile="shell",
                                     project_path="/tmp", host="test-host", state=AgentState.IDLE)
 
     kill, spawn, foreign, report = call(
-        stdio(agent_token_issue(agent=dev)),
+        stdio(http_server, agent_token_issue(agent=dev)),
         ("agents_kill", {"target": qa.target}),
         ("agents_spawn", {"session_name": "x", "agent_type": "developer", "project_path": "/tmp"}),
         ("messages_send", {"target": outsider.target, "message": "hi"}),
@@ -107,12 +106,12 @@ def test_stdio_with_an_agent_token_is_refused_where_it_must_be():
     assert Agent.objects.get(pk=qa.pk).state == AgentState.IDLE and not Message.objects.exists()
 
 
-def test_stdio_stops_honouring_a_token_revoked_while_it_runs():
+def test_stdio_stops_honouring_a_token_revoked_while_it_runs(http_server):
     dev, _ = team_of_two()
     token = agent_token_issue(agent=dev)
 
     async def session():
-        async with Client(stdio(token), read_timeout_seconds=60) as client:
+        async with Client(stdio(http_server, token), read_timeout_seconds=60) as client:
             before = await client.call_tool("agents_list", {})
             await asyncio.to_thread(agent_token_issue, agent=dev)  # a restart gives it a new one, revoking this
             after = await client.call_tool("agents_list", {})
@@ -121,10 +120,10 @@ def test_stdio_stops_honouring_a_token_revoked_while_it_runs():
     before, after = asyncio.run(session())
 
     assert not before.is_error
-    assert after.is_error and "the token was revoked" in text(after)
+    assert after.is_error and "refused the token from TMUX_ORC_TOKEN" in text(after)
 
 
-def test_tools_do_what_their_endpoints_do():
+def test_tools_do_what_their_endpoints_do(http_server, api_token):
     from tasks.models import Task
 
     dev, _ = team_of_two()
@@ -132,7 +131,7 @@ def test_tools_do_what_their_endpoints_do():
     task = Task.objects.create(title="two", status="assigned", assigned_to=dev)
 
     page, refused_move, still = call(
-        stdio(), ("tasks_list", {"limit": 1}),
+        stdio(http_server, api_token), ("tasks_list", {"limit": 1}),
         ("tasks_update", {"id": task.pk, "title": "renamed", "status": "done"}),
         ("tasks_list", {"assigned_to": dev.target, "status": "assigned"}),
     )
@@ -143,21 +142,21 @@ def test_tools_do_what_their_endpoints_do():
     assert still.structured_content["count"] == 2
 
 
-def test_stdio_with_a_revoked_token_does_not_start():
+def test_stdio_with_a_revoked_token_does_not_start(http_server):
     dev, _ = team_of_two()
     token = agent_token_issue(agent=dev)
     agent_token_issue(agent=dev)  # a new one revokes it
 
-    params = stdio(token)
+    params = stdio(http_server, token)
     result = subprocess.run([params.command, *params.args], env=params.env, capture_output=True, text=True,
                             timeout=120, stdin=subprocess.DEVNULL)
 
     assert result.returncode != 0
-    assert "TMUX_ORC_TOKEN is set but is not a valid token" in result.stderr
+    assert "the service refused the token from TMUX_ORC_TOKEN" in result.stderr
 
 
 @pytest.mark.e2e
-def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, worker, gateway, project_dir):
+def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, api_token, http_server, worker, gateway, project_dir):
     spawned = api.post("/agents/spawn", {"session_name": "mcp", "agent_type": "developer",
                                          "project_path": project_dir, "profile": "shell"}, format="json")
     assert spawned.status_code == 201, (spawned.json(), worker.text)
@@ -170,7 +169,7 @@ def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, worker, gateway, 
 
     wait_for(idle, message="the agent idle")
 
-    (sent,) = call(stdio(), ("messages_send", {"target": agent.target, "message": "echo over-$((40+2))-stdio",
+    (sent,) = call(stdio(http_server, api_token), ("messages_send", {"target": agent.target, "message": "echo over-$((40+2))-stdio",
                                               "wait": 60}))
 
     assert not sent.is_error, text(sent)
@@ -180,39 +179,6 @@ def test_a_message_sent_over_stdio_arrives_in_a_real_pane(api, worker, gateway, 
 
 
 # --- Streamable HTTP -------------------------------------------------------------------------
-
-
-class Served(str):
-    """The server's base URL; `.mcp_bodies` holds the body of every request to /mcp."""
-
-    mcp_bodies: list[bytes]
-
-
-@pytest.fixture
-def http_server():
-    """The web server's ASGI app (Django plus /mcp), served by uvicorn in a thread."""
-    from orchestrator.asgi import build_application
-
-    app, bodies = build_application(), []
-
-    async def recording(scope, receive, send):
-        async def receive_and_keep():
-            message = await receive()
-            if scope.get("path") == "/mcp" and message.get("body"):
-                bodies.append(message["body"])
-            return message
-        await app(scope, receive_and_keep, send)
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(recording, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, message="uvicorn to start")
-    url = Served(f"http://127.0.0.1:{port}")
-    url.mcp_bodies = bodies
-    yield url
-    server.should_exit = True
-    thread.join(10)
 
 
 def over_http(url: str, token: str):

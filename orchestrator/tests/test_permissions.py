@@ -121,10 +121,10 @@ def test_a_pm_leads_its_own_team_only_and_the_orchestrator_every_team(teams):
 
 
 @pytest.mark.django_db(transaction=True)  # the MCP server is another process: it reads what is committed
-def test_over_mcp_a_pm_is_held_to_its_team_too(teams):
+def test_over_mcp_a_pm_is_held_to_its_team_too(teams, http_server):
     from orchestrator.tests.test_mcp import call, stdio, text
 
-    kill, send, own = call(stdio(agent_token_issue(agent=teams["pm"])),
+    kill, send, own = call(stdio(http_server, agent_token_issue(agent=teams["pm"])),
                            ("agents_kill", {"target": "blog:dev"}),
                            ("messages_send", {"target": "blog:dev", "message": "hi"}),
                            ("messages_send", {"target": "shop:qa", "message": "hi"}))

@@ -7,8 +7,9 @@ from orchestrator.errors import OrchestratorError
 
 
 class Command(BaseCommand):
-    help = ("Serve the MCP tools over stdio. Acts as the agent whose token is in TMUX_ORC_TOKEN "
-            "(agents started by the orchestrator have theirs), else as the local user.")
+    help = ("Serve the MCP tools over stdio, each call made to the REST API (TMUX_ORC_URL) as the token in "
+            "TMUX_ORC_TOKEN (agents started by the orchestrator have theirs), else as the local user's client "
+            "config.")
 
     def handle(self, *args, **options):
         from orchestrator.mcp_server import serve_stdio

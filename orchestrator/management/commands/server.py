@@ -21,6 +21,7 @@ from monitoring.services import schedule_ensure, supervisor_restarted, superviso
 from orchestrator.celery import host_queue
 from orchestrator.db import connections_close_all
 from orchestrator.management.base import OrchestratorCommand
+from orchestrator import client
 from orchestrator.models import ApiToken, token_digest
 from orchestrator.services import token_create
 from orchestrator.supervisor import GaveUp, Supervisor, exit_status
@@ -101,6 +102,8 @@ class Command(OrchestratorCommand):
         if "web" in parts:  # one process migrates, so hosts that only run a worker never race it
             call_command("migrate", interactive=False, verbosity=0)
             token = startup_token()
+            url = settings.TMUX_ORC.public_url or client.local_url(options["host"], options["port"])
+            client.write_config(url.rstrip("/"), token)  # so this user's `tmux-orc agent list` just works
         if "beat" in parts:
             schedule_ensure()
         host = settings.TMUX_ORC.agent_host
