@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
+from rest_framework.utils.encoders import JSONEncoder
 from django.db import close_old_connections, connections
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
@@ -120,8 +120,8 @@ class Arguments(ArgModelBase):
 
 def _output(data) -> CallToolResult:
     structured = data if isinstance(data, dict) else {"result": data}
-    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, cls=DjangoJSONEncoder))],
-                          structured_content=json.loads(json.dumps(structured, cls=DjangoJSONEncoder)))
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, cls=JSONEncoder))],
+                          structured_content=json.loads(json.dumps(structured, cls=JSONEncoder)))
 
 
 def _tool_function(op: Operation, *, through_api: bool):
