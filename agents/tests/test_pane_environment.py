@@ -43,6 +43,7 @@ def argvs(monkeypatch):
 def service_secrets(monkeypatch):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
+    return SECRETS
 
 
 def _environment_of(path: Path) -> dict[str, str]:
@@ -89,7 +90,7 @@ def test_the_tmux_server_holds_no_secret_and_takes_none_from_clients(
 
 
 def test_from_inside_its_pane_an_agent_cannot_reach_past_its_token(live_server, gateway, project_dir, eager_jobs,
-                                                                   tmp_path, monkeypatch):
+                                                                   tmp_path, monkeypatch, service_secrets):
     from django.conf import settings
 
     from orchestrator.models import ApiToken
@@ -109,8 +110,9 @@ def test_from_inside_its_pane_an_agent_cannot_reach_past_its_token(live_server, 
     send = ("curl -s -o /dev/null -w '%{http_code}' -X POST \"$TMUX_ORC_URL/messages/send\" "
             "-H \"Authorization: Bearer $TMUX_ORC_TOKEN\" -H 'Content-Type: application/json' "
             "-d '{\"target\": \"blog:dev\", \"message\": \"rm -rf ~\"}'")
-    script = (f"{{ echo curl=$({send}); {cli} token create pwned 2>&1; echo token=$?; "
-              f"{cli} server start 2>&1; echo server=$?; }} > {said}; echo done >> {said}")
+    script = (f"{{ env; echo curl=$({send}); {cli} token create pwned 2>&1; echo token=$?; "
+              f"{cli} server start 2>&1; echo server=$?; {cli} agent kill blog:dev 2>&1; echo kill=$?; "
+              f"{cli} agent list 2>&1; echo list=$?; }} > {said}; echo done >> {said}")
     gateway.type_text(agent.tmux_pane_id, script)
     gateway.send_keys(agent.tmux_pane_id, "Enter")
     wait_for(lambda: said.exists() and said.read_text().endswith("done\n"), timeout=60, message="the commands")
@@ -119,5 +121,10 @@ def test_from_inside_its_pane_an_agent_cannot_reach_past_its_token(live_server, 
     assert "curl=403" in lines  # the API refuses its token outside its team
     assert "token=2" in lines and "runs on the server's machine, not inside an agent's pane" in lines
     assert "server=2" in lines
+    # The CLI is a client of the API with the agent's own token: it lists, it may not kill.
+    assert "kill=1" in lines and "env:Shell-developer (developer) cannot kill agents" in lines
+    assert "list=0" in lines and "env:Shell-developer" in lines.split("kill=1")[1]
+    assert Agent.objects.get(session_name="blog").state == "idle"
+    assert not any(secret in lines for secret in service_secrets.values())
     assert not ApiToken.objects.filter(name="pwned").exists()
     assert not Message.objects.filter(agent__session_name="blog").exists()
