@@ -40,6 +40,18 @@ HealthSerializer = inline_serializer(
 )
 
 
+IDLE_AGENT = ("IdleAgent", {
+    "target": serializers.CharField(), "agent_type": serializers.CharField(),
+    "idle_since": serializers.DateTimeField(), "idle_minutes": serializers.IntegerField(),
+})
+AGENT_PERFORMANCE = ("AgentPerformance", {
+    "target": serializers.CharField(), "state": serializers.CharField(), "agent_type": serializers.CharField(),
+    "health_score": serializers.IntegerField(), "uptime_minutes": serializers.IntegerField(),
+    "restart_count": serializers.IntegerField(), "messages_delivered_24h": serializers.IntegerField(),
+    "median_delivery_seconds": serializers.FloatField(allow_null=True),
+})
+
+
 @operation("monitor_health", "GET", "/monitor/health", summary="Health of the service", query=HealthQuerySerializer,
            public=True, responses={200: HealthSerializer, 503: HealthSerializer})
 def monitor_health(caller, query):
@@ -67,14 +79,14 @@ def monitor_metrics(caller, query):
 
 
 @operation("monitor_agents_performance", "GET", "/monitor/agents/performance", summary="Per-agent performance",
-           query=PageQuerySerializer, responses={200: OpenApiTypes.OBJECT})
+           query=PageQuerySerializer, responses={200: inline_serializer(*AGENT_PERFORMANCE, many=True)})
 def monitor_agents_performance(caller, query):
     """Health, uptime, restarts and delivery of each live agent over the last 24 hours."""
     return page(agents_performance(), query)
 
 
 @operation("monitor_agents_idle", "GET", "/monitor/agents/idle", summary="Idle agents", query=IdleQuerySerializer,
-           responses={200: OpenApiTypes.OBJECT})
+           responses={200: inline_serializer(*IDLE_AGENT, many=True)})
 def monitor_agents_idle(caller, query):
     """Agents at their prompt with nothing to do, longest idle first."""
     return page(agents_idle(min_minutes=query["min_minutes"]), query)

@@ -124,7 +124,7 @@ def operation(name: str, method: str, path: str, *, summary: str, body=None, que
     """Declare `fn(caller, inputs)` as the operation `name`; its docstring is the description."""
 
     def register(fn):
-        if name in REGISTRY:
+        if name in REGISTRY and REGISTRY[name].run.__module__ != fn.__module__:
             raise ValueError(f"operation {name} is declared twice")
         REGISTRY[name] = Operation(name=name, method=method, path=path, run=fn, summary=summary,
                                    description=inspect.getdoc(fn) or summary, body=body, query=query,

@@ -5,6 +5,14 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 BAD_INPUT = "Invalid input; `error_message` names the field."
 UNAUTHENTICATED = "Missing, invalid or revoked bearer token."
+# What any call with a token can meet, whatever it does.
+ANY_CALL = {
+    "403": "The token may not do this (an agent's token acts within its own team and tasks).",
+    "404": "No agent, team, task or message by that name or id.",
+    "429": "Too many requests with this token, or too many waiting at once; `Retry-After` says when to try again.",
+}
+TOO_BIG = "The request body is over the size limit; nothing was done."
+UNAVAILABLE = "The database is busy or unreachable (or, for health, the service is unhealthy)."
 
 
 def _envelope(data_schema: dict | None) -> dict:
@@ -55,6 +63,11 @@ def wrap_in_envelope(result, generator, request, public):
                 responses.setdefault("400", {"description": BAD_INPUT, **error_ref})
             if operation.get("security"):
                 responses.setdefault("401", {"description": UNAUTHENTICATED, **error_ref})
+                for code, description in ANY_CALL.items():
+                    responses.setdefault(code, {"description": description, **error_ref})
+            if operation.get("requestBody"):
+                responses.setdefault("413", {"description": TOO_BIG, **error_ref})
+            responses.setdefault("503", {"description": UNAVAILABLE, **error_ref})
     return result
 
 

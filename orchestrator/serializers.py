@@ -44,13 +44,14 @@ class StrictSerializer(serializers.Serializer):
 
 
 MAX_PAGE = 1000
+MAX_OFFSET = 2**31 - 1  # past what any list holds; and a database takes it as an integer
 
 
 class PageQuerySerializer(StrictSerializer):
     """`limit` and `offset` of a list; the whole count is in the X-Total-Count header."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, required=False, default=500)
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False, default=0)
 
 
 def validated(serializer_class, data) -> dict:

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from agents.serializers import TARGET, TMUX_NAME
-from orchestrator.serializers import StrictCharField, StrictSerializer
+from orchestrator.serializers import MAX_OFFSET, StrictCharField, StrictSerializer
 from tasks.models import Task, TaskEvent, TaskPriority, TaskStatus
 from tasks.services import MAX_ITEMS
 
@@ -39,7 +39,7 @@ class TaskListQuerySerializer(StrictSerializer):
     tag = StrictCharField(max_length=50, required=False)
     team = StrictCharField(max_length=64, required=False, validators=[TMUX_NAME])
     limit = serializers.IntegerField(min_value=1, max_value=500, required=False, default=50)
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False, default=0)
 
 
 class TaskAssignSerializer(StrictSerializer):
