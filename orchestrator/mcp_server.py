@@ -9,7 +9,6 @@ Tools run in the SDK's worker threads, where the Django ORM may block.
 
 import functools
 import json
-import os
 from typing import Any
 
 from rest_framework.utils.encoders import JSONEncoder

@@ -1,6 +1,7 @@
 """Stopping and starting the README's run command (`bin/run`) on the embedded default:
 the agents keep running in tmux, the new service knows them as they are, and what was
-queued while it was down is delivered once it is back."""
+fell due while it was down is delivered once it is back. With the service down the CLI
+says it cannot reach it."""
 
 from __future__ import annotations
 
@@ -47,14 +48,15 @@ def recorded(path: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def queue_while_down(service: Service, target: str, text: str) -> dict:
-    """`tmux-orc agent send` with the service stopped: it says the message stays queued."""
-    sent = service.cli("agent", "send", target, text, "--wait", "0", "--json")
-    assert sent.returncode == 3, (sent.returncode, sent.stdout, sent.stderr)  # 3: not delivered yet
-    assert "stays queued" in sent.stderr, sent.stderr
-    message = json.loads(sent.stdout)
-    assert message["status"] == "queued", message
-    return message
+def schedule(service: Service, target: str, text: str, minutes: str) -> dict:
+    """`tmux-orc orchestrator schedule`: the message is stored, due in `minutes`."""
+    scheduled = service.cli("orchestrator", "schedule", minutes, text, target, "--json")
+    assert scheduled.returncode == 0, (scheduled.stdout, scheduled.stderr)
+    return json.loads(scheduled.stdout)
+
+
+def due(message: dict) -> datetime:
+    return datetime.fromisoformat(message["not_before"].replace("Z", "+00:00"))
 
 
 def message_final(http: Http, message_id: int) -> dict | None:
@@ -62,7 +64,7 @@ def message_final(http: Http, message_id: int) -> dict | None:
     return body["data"] if status == 200 and body["data"]["status"] in FINAL else None
 
 
-def test_a_restarted_service_knows_its_agents_and_delivers_what_was_queued_while_it_was_down(tmp_path):
+def test_a_restarted_service_knows_its_agents_and_delivers_what_fell_due_while_it_was_down(tmp_path):
     service = Service(tmp_path)
     try:
         service.start()
@@ -73,26 +75,29 @@ def test_a_restarted_service_knows_its_agents_and_delivers_what_was_queued_while
         status, body = http.call("POST", "/messages/send?wait=30", {"target": "keep:a0",
                                                                     "message": "echo before-stop >>got.log"})
         assert status == 201 and body["data"]["status"] == "delivered", (body, service.recent_output())
+        # Due while the service is down: stored now, delivered when it is back.
+        queued = [schedule(service, "keep:a1", "echo while-down-1 >>got.log", "0.25"),
+                  schedule(service, "keep:a1", "echo while-down-2 >>got.log", "0.26"),
+                  schedule(service, "keep:a2", "echo check-in >>got.log", "0.25")]
         before = agents(http)
         panes_before = {p.pane_id: p.pid for p in service.gateway().list_panes()}
 
         assert service.stop() == 0, service.recent_output()
+        assert recorded(dirs["a1"]) == [] and recorded(dirs["a2"]) == [], "delivered before the service stopped"
 
         panes = {p.pane_id: p for p in service.gateway().list_panes()}
         assert {a["tmux_pane_id"] for a in before.values()} <= set(panes), (before, panes)
         assert all(not panes[a["tmux_pane_id"]].dead for a in before.values()), panes
         assert {pane: panes[pane].pid for pane in panes_before} == panes_before
-        queued = [queue_while_down(service, "keep:a1", "echo while-down-1 >>got.log"),
-                  queue_while_down(service, "keep:a1", "echo while-down-2 >>got.log")]
-        scheduled = service.cli("orchestrator", "schedule", "0.02", "echo check-in >>got.log", "keep:a2", "--json")
-        assert scheduled.returncode == 0, scheduled.stderr
-        check_in = json.loads(scheduled.stdout)
-        due = datetime.fromisoformat(check_in["not_before"].replace("Z", "+00:00"))
-        wait_for(lambda: datetime.now(timezone.utc) > due, timeout=10, message="the check-in to fall due")
+        refused = service.cli("agent", "send", "keep:a1", "echo never >>got.log", "--wait", "0")
+        assert refused.returncode == 1 and "cannot reach the service" in refused.stderr, (refused.returncode,
+                                                                                          refused.stderr)
+        wait_for(lambda: datetime.now(timezone.utc) > max(due(m) for m in queued), timeout=30,
+                 message="the scheduled messages to fall due while the service is down")
 
         service.start()
         http = Http(service.base_url, service.token)
-        for message in [*queued, check_in]:
+        for message in queued:
             final = wait_for(lambda: message_final(http, message["id"]), timeout=90, message=f"message {message['id']}",
                              describe=service.recent_output)
             assert final["status"] == "delivered", (final, service.recent_output())

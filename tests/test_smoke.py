@@ -47,7 +47,7 @@ def metrics_page(url: str, token: str) -> str:
 
 
 def mcp_send(url: str, token: str, target: str, text: str) -> dict:
-    """send_message through the MCP SDK's own client, over Streamable HTTP."""
+    """messages_send through the MCP SDK's own client, over Streamable HTTP."""
     import asyncio
 
     import httpx2

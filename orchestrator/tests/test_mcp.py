@@ -4,12 +4,10 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx2
 import pytest
-import uvicorn
 from django.conf import settings
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -21,7 +19,6 @@ from monitoring.services import host_sweep
 from orchestrator.operations import all_operations
 from orchestrator.services import agent_token_issue, token_create
 from teams.models import Team
-from tests.support import database_url_of_tests, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -37,11 +37,11 @@ def test_readme_starts_with_the_two_commands():
 def test_the_mcp_client_config_is_json_and_the_tools_listed_are_the_servers():
     import json
 
-    from orchestrator.mcp_server import TOOLS
+    from orchestrator.operations import all_operations
 
     block = next(b for b in re.findall(r"```json\n(.*?)```", README, re.S) if "mcpServers" in b)
     servers = json.loads(block)["mcpServers"]
     assert servers["tmux-orchestrator"]["url"].endswith("/mcp")
     assert servers["tmux-orchestrator-stdio"]["args"] == ["mcp"]
     listed = re.search(r"Tools: (.*?)\.\n", README, re.S).group(1)
-    assert set(re.findall(r"`(\w+)`", listed)) == {fn.__name__ for fn in TOOLS}
+    assert set(re.findall(r"`(\w+)`", listed)) == set(all_operations())
