@@ -1,6 +1,8 @@
-"""Schemathesis over /openapi.json against a live server, with no token, an agent's token
-and a person's token: no 5xx, no response the schema does not describe, and no success
-without the right token."""
+"""Schemathesis over /openapi.json against the web server (uvicorn, as `server start` runs
+it), with no token, an agent's token and a person's token: no 5xx, no response the schema
+does not describe, and no success without the right token."""
+
+import os
 
 import pytest
 import schemathesis
@@ -35,8 +37,8 @@ def tokens(db) -> dict[str, str | None]:
 
 
 @pytest.fixture
-def served(live_server, tokens, monkeypatch):
-    """The live server's schema; operations answer without waiting for a worker there is not,
+def served(http_server, tokens, monkeypatch):
+    """The server's schema; operations answer without waiting for a worker there is not,
     and a standup ends as soon as it has asked (nobody here answers)."""
     import agents.operations
     import agents.selectors
@@ -46,7 +48,7 @@ def served(live_server, tokens, monkeypatch):
         monkeypatch.setattr(module, "wait_timeout", lambda agent_type: 0)
     monkeypatch.setattr(teams.services, "standup_run",
                         lambda *, standup, poll=0.5: teams.services.standup_finish(standup=standup))
-    return schemathesis.openapi.from_url(f"{live_server.url}/openapi.json",
+    return schemathesis.openapi.from_url(f"{http_server}/openapi.json",
                                          headers={"Authorization": f"Bearer {tokens['person']}"})
 
 
@@ -56,7 +58,8 @@ def _no_long_waits(case) -> None:
         case.query["wait"] = 0
 
 
-FUZZ = hypothesis_settings(max_examples=20, deadline=None,
+# The same examples on every run, so a red run is the change's; TMUX_ORC_FUZZ_RANDOM=1 explores.
+FUZZ = hypothesis_settings(max_examples=20, deadline=None, derandomize=not os.environ.get("TMUX_ORC_FUZZ_RANDOM"),
                            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                                   HealthCheck.filter_too_much])
 
