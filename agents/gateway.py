@@ -303,13 +303,14 @@ class Gateway:
         except TmuxError:
             pass
 
-    def capture_panes(self, pane_ids: Sequence[str], *, history: int = 0) -> dict[str, str]:
+    def capture_panes(self, pane_ids: Sequence[str], *, history: int = 0, colours: bool = False) -> dict[str, str]:
         """The visible screen (plus `history` lines above it) of each pane, in one round trip
-        (one per ~170 panes, tmux's command-line limit).
+        (one per ~170 panes, tmux's command-line limit); with `colours`, with the escape
+        sequences of its colours and attributes.
 
         Panes that no longer exist are left out of the result.
         """
-        screens = self._capture(pane_ids, history, lambda pane_id: "")
+        screens = self._capture(pane_ids, history, lambda pane_id: "", colours=colours)
         return {pane_id: screen for pane_id, (_, screen) in screens.items()}
 
     def look_at_panes(self, pane_ids: Sequence[str]) -> dict[str, tuple[PaneInfo, str]]:
@@ -319,7 +320,8 @@ class Gateway:
         return {pane_id: (pane, screen) for pane_id, (info, screen) in looks.items()
                 if (pane := _pane_info(info)) is not None}
 
-    def _capture(self, pane_ids, history: int, heading, by_target: bool = False) -> dict[str, tuple[str, str]]:
+    def _capture(self, pane_ids, history: int, heading, by_target: bool = False,
+                 colours: bool = False) -> dict[str, tuple[str, str]]:
         """{pane id: (its heading line, its screen)}; the heading is displayed before each capture."""
         if not pane_ids:
             return {}
@@ -329,14 +331,15 @@ class Gateway:
         # text through strftime: `%12` would come back as `  %12`.
         groups = [
             [["display", "-p", *(["-t", pane_id] if by_target else []), f"{marker}{pane_id.replace('%', '%%')} "
-              f"{heading(pane_id)}"], ["capturep", "-pJt", pane_id, *start]]
+              f"{heading(pane_id)}"], ["capturep", "-pJet" if colours else "-pJt", pane_id, *start]]
             for pane_id in pane_ids
         ]
         try:
             lines = self._run_grouped(groups)
         except TargetNotFound:
             alive = {p.pane_id for p in self.list_panes()}
-            return self._capture([p for p in pane_ids if p in alive], history, heading, by_target) if alive else {}
+            alive_ids = [p for p in pane_ids if p in alive]
+            return self._capture(alive_ids, history, heading, by_target, colours) if alive else {}
         screens: dict[str, tuple[str, list[str]]] = {}
         current: list[str] | None = None
         for line in lines:

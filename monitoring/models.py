@@ -57,6 +57,7 @@ class PaneScreen(models.Model):
 
     agent = models.OneToOneField("agents.Agent", on_delete=models.CASCADE, related_name="live_screen")
     text = models.TextField(blank=True)
+    ansi = models.TextField(blank=True, help_text="The same screen with its colours, as escape sequences.")
     changed_at = models.DateTimeField(null=True, blank=True)
     wanted_until = models.DateTimeField(db_index=True)
 

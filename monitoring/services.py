@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from agents.gateway import Gateway, PaneInfo, local_gateway
+from agents.gateway import Gateway, PaneInfo, TmuxError, local_gateway
 from agents.hooks import HOOK_TRUSTED_FOR
 from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState, Message, MessageStatus, Signal, agents_set_states
 from agents.profiles import all_profiles
@@ -21,6 +22,8 @@ from monitoring.models import AlertKind, Heartbeat, PaneScreen
 from monitoring.looks import LOOK_FIELDS, activity_time, crash_reason, crashed, seen
 from monitoring.recovery import recover_crashed
 from orchestrator.changes import rows_changed
+
+log = logging.getLogger(__name__)
 
 SWEPT_STATES = [state for state in LIVE_STATES if state != AgentState.FAILED]
 # The watcher leaves crashed agents to the sweep, which restarts them.
@@ -86,18 +89,28 @@ def panes_observe(*, host: str, pane_ids: list[str], gateway: Gateway | None = N
     agents_set_states(looks)
     _raise_alerts(agents, before)
     _after_looking(gateway, host, alive, profiles)
-    _keep_followed_screens(agents, {pane_id: screen for pane_id, (_, screen) in found.items()})
+    _keep_followed_screens(gateway, agents, {pane_id: screen for pane_id, (_, screen) in found.items()})
     return {look.agent.tmux_pane_id: HOOK_TRUSTED_FOR for look in looks if look.signal == Signal.HOOK}
 
 
-def _keep_followed_screens(agents: list[Agent], screens: dict[str, str]) -> None:
-    """Save the screens someone follows live (the stream's `output`) that changed."""
-    followed = PaneScreen.objects.filter(agent__in=agents, wanted_until__gt=timezone.now())
-    for screen in followed.select_related("agent"):
-        text = screens.get(screen.agent.tmux_pane_id)
-        if text is not None and text != screen.text:
-            PaneScreen.objects.filter(pk=screen.pk).update(text=text, changed_at=timezone.now())
-            rows_changed()
+def _keep_followed_screens(gateway: Gateway, agents: list[Agent], screens: dict[str, str]) -> None:
+    """Save the screens someone follows live (the stream's `output`) that changed, with
+    their colours (one more round trip, for those only)."""
+    followed = PaneScreen.objects.filter(agent__in=agents, wanted_until__gt=timezone.now()).select_related("agent")
+    changed = [screen for screen in followed
+               if screens.get(screen.agent.tmux_pane_id) not in (None, screen.text)]
+    if not changed:
+        return
+    try:
+        coloured = gateway.capture_panes([screen.agent.tmux_pane_id for screen in changed], colours=True)
+    except TmuxError as error:
+        log.warning("could not read the followed screens' colours: %s", error)
+        coloured = {}
+    for screen in changed:
+        pane_id = screen.agent.tmux_pane_id
+        PaneScreen.objects.filter(pk=screen.pk).update(text=screens[pane_id], ansi=coloured.get(pane_id, ""),
+                                                       changed_at=timezone.now())
+    rows_changed()
 
 
 def panes_told_lately(*, host: str, seconds: float) -> dict[int, str]:

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from agents.selectors import agent_get
 from monitoring.stream import stream_events, stream_start
+from orchestrator.auth import BearerTokenAuthentication, StaffSessionAuthentication
 from orchestrator.errors import InvalidInput
 from orchestrator.permissions import Caller
 from orchestrator.serializers import StrictBooleanField, StrictSerializer, validated
@@ -19,6 +20,13 @@ class StreamQuerySerializer(StrictSerializer):
 
 
 class StreamView(APIView):
+    authentication_classes = [BearerTokenAuthentication, StaffSessionAuthentication]
+
+    def perform_content_negotiation(self, request, force=False):
+        """A browser's EventSource asks for `text/event-stream` only: errors still come as
+        the JSON envelope, and the stream as events."""
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         operation_id="monitor_stream", summary="Live stream of states, messages and a screen",
         parameters=[StreamQuerySerializer],

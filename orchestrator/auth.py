@@ -34,3 +34,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="tmux-orchestrator"'
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """A staff member logged in to the dashboard or the admin, for what a browser reads
+    without a bearer header (the live stream). Anyone else gets no user from it."""
+
+    def authenticate(self, request):
+        found = super().authenticate(request)
+        if found is None or not (found[0].is_active and found[0].is_staff):
+            return None
+        return found

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from agents.views import HookView
 from monitoring.views import StreamView
@@ -16,6 +16,7 @@ urlpatterns = [
     path("docs", SwaggerView.as_view(url_name="openapi"), name="docs"),
     path("redoc", RedocView.as_view(url_name="openapi"), name="redoc"),
     *operation_urls(),
+    path("", include("dashboard.urls")),
 ]
 if settings.TMUX_ORC.metrics_enabled:
     urlpatterns.append(path("metrics", metrics_view, name="metrics"))

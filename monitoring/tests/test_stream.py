@@ -136,3 +136,25 @@ def test_a_followed_screen_arrives_as_the_pane_prints(shell, gateway, watcher, a
     screens = [e["data"]["screen"] for e in events if e["event"] == "screen"]
     assert any("hello-42" in screen for screen in screens), screens
     assert prompt_shown(gateway, shell)
+
+
+def test_a_browser_logged_in_as_staff_follows_the_stream_and_anyone_else_is_refused(agent):
+    """An EventSource sends the session cookie and `Accept: text/event-stream`, nothing else."""
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_user("ana", is_staff=True)
+    viewer = get_user_model().objects.create_user("viz")
+
+    async def opened(user):
+        browser = AsyncClient()
+        await sync_to_async(browser.force_login)(user)
+        response = await browser.get("/monitor/stream", headers={"accept": "text/event-stream"})
+        first = (await anext(aiter(response.streaming_content))).decode() if response.streaming else ""
+        return response, first
+
+    followed, first = async_to_sync(opened)(staff)
+    refused, _ = async_to_sync(opened)(viewer)
+
+    assert followed.status_code == 200 and followed["Content-Type"] == "text/event-stream"
+    assert "following agents' states" in first
+    assert refused.status_code == 401 and json.loads(refused.content)["success"] is False

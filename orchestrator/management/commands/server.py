@@ -21,6 +21,7 @@ from monitoring.services import schedule_ensure, supervisor_restarted, superviso
 from orchestrator.celery import host_queue
 from orchestrator.db import connections_close_all
 from orchestrator.management.base import OrchestratorCommand
+from dashboard.login import login_link
 from orchestrator import client
 from orchestrator.models import ApiToken, token_digest
 from orchestrator.services import token_create
@@ -98,12 +99,13 @@ class Command(OrchestratorCommand):
         env["PROMETHEUS_MULTIPROC_DIR"] = self._fresh_metrics_dir()
         # The address chosen here is the one agents are told (TMUX_ORC_URL, their MCP config).
         env["TMUX_ORC_HOST"], env["TMUX_ORC_PORT"] = options["host"], str(options["port"])
-        token = ""
+        token = link = ""
         if "web" in parts:  # one process migrates, so hosts that only run a worker never race it
             call_command("migrate", interactive=False, verbosity=0)
             token = startup_token()
             url = settings.TMUX_ORC.public_url or client.local_url(options["host"], options["port"])
             client.write_config(url.rstrip("/"), token)  # so this user's `tmux-orc agent list` just works
+            link = login_link(client.local_url(options["host"], options["port"])) or ""
         if "beat" in parts:
             schedule_ensure()
         host = settings.TMUX_ORC.agent_host
@@ -119,7 +121,7 @@ class Command(OrchestratorCommand):
             supervisor.start()
             if "web" in parts:
                 self._wait_for_web(options, supervisor.process("web"))
-            self._banner(options, token, parts)
+            self._banner(options, token, link, parts)
             supervisor.run()
         except GaveUp as error:
             raise CommandError(str(error)) from None
@@ -180,19 +182,20 @@ class Command(OrchestratorCommand):
                 time.sleep(0.2)
         raise CommandError(f"the web server did not answer at {url} within 60 s")
 
-    def _banner(self, options, token: str, parts: list[str]) -> None:
+    def _banner(self, options, token: str, link: str, parts: list[str]) -> None:
         orc = settings.TMUX_ORC
         base = f"http://{options['host']}:{options['port']}"
         lines = ["", "TMUX Orchestrator is running (" + ", ".join(parts) + ")."]
         if "web" in parts:
             lines += [
-                f"  API:    {base}/   (send: Authorization: Bearer <token>)",
-                f"  Docs:   {base}/docs",
-                f"  Admin:  {base}/admin/   (make a login: tmux-orc createsuperuser)",
-                f"  Token:  {token}",
+                f"  Dashboard: {link or base + '/'}" + ("   (logs you in, once)" if link else ""),
+                f"  API:       {base}/   (send: Authorization: Bearer <token>)",
+                f"  Docs:      {base}/docs",
+                f"  Admin:     {base}/admin/",
+                f"  Token:     {token}",
             ]
         if "worker" in parts:
-            lines.append(f"  Agents: tmux -L {orc.tmux_socket} attach   (host {orc.agent_host})")
+            lines.append(f"  Agents:    tmux -L {orc.tmux_socket} attach   (host {orc.agent_host})")
         lines += ["Press Ctrl-C to stop.", ""]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()

@@ -1,0 +1,203 @@
+"""The dashboard's pages, as a browser gets them (Django's test client): who may see them,
+what they show, and that what they do goes through the declared operations."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from agents.models import Agent, AgentEvent, AgentState, Message
+from dashboard.login import login_link, user_of_link
+from monitoring.models import PaneScreen
+from tasks.models import Task, TaskStatus
+from teams.models import Team
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<script>alert(1)</script> & \"quotes\" $(touch /tmp/x) #{pane_id}"
+
+
+@pytest.fixture
+def person(client):
+    user = get_user_model().objects.create_user("ana", password="a-long-password-1", is_staff=True)
+    client.force_login(user)
+    return user
+
+
+def make(name, session, state, team=None, **fields):
+    return Agent.objects.create(name=name, session_name=session, agent_type="developer", profile="shell",
+                                project_path="/tmp", host="test-host", state=state, team=team, **fields)
+
+
+@pytest.fixture
+def fleet():
+    shop = Team.objects.create(name="shop", project_path="/tmp")
+    blog = Team.objects.create(name="blog", project_path="/tmp")
+    agents = {
+        "shop-dev": make("dev", "shop", AgentState.IDLE, shop),
+        "shop-qa": make("qa", "shop", AgentState.WORKING, shop),
+        "blog-dev": make("dev", "blog", AgentState.IDLE, blog),
+        "blog-pm": make("pm", "blog", AgentState.WAITING_APPROVAL, blog),
+        "solo": make("solo", "scratch", AgentState.CRASHED, restart_count=3),
+        "gone": make("gone", "scratch", AgentState.STOPPED),
+    }
+    Task.objects.create(title="Add the login form", status=TaskStatus.IN_PROGRESS, assigned_to=agents["shop-qa"])
+    return agents
+
+
+def test_a_stranger_is_sent_to_log_in(client):
+    response = client.get("/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/login?next=/")
+
+
+def test_an_account_that_is_not_staff_cannot_log_in(client):
+    get_user_model().objects.create_user("viewer", password="a-long-password-1")
+
+    response = client.post("/login", {"username": "viewer", "password": "a-long-password-1"})
+
+    assert response.status_code == 200 and "not match a staff account" in response.content.decode()
+    assert client.get("/").status_code == 302
+
+
+def test_a_staff_member_logs_in_with_a_password(client):
+    get_user_model().objects.create_user("ana", password="a-long-password-1", is_staff=True)
+
+    response = client.post("/login", {"username": "ana", "password": "a-long-password-1"})
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_the_banners_link_logs_the_local_user_in_once(client):
+    link = login_link("http://127.0.0.1:8000")
+    path = re.sub(r"^http://[^/]+", "", link)
+
+    first = client.get(path)
+    home = client.get("/")
+    client.logout()
+    again = client.get(path)
+
+    assert first.status_code == 302 and first["Location"] == "/"
+    assert home.status_code == 200
+    assert again.status_code == 403 and "used already or is too old" in again.content.decode()
+
+
+def test_a_link_with_a_forged_token_or_user_logs_nobody_in(client):
+    link = login_link("http://127.0.0.1:8000")
+    uid, token = link.rsplit("/", 2)[-2:]
+
+    assert user_of_link(uid, token[:-2] + "xx") is None
+    assert user_of_link("bm90LWEtbnVtYmVy", token) is None  # "not-a-number"
+    assert client.get(f"/login/once/{uid}/garbage").status_code == 403
+
+
+def test_the_overview_groups_by_team_the_most_urgent_first(client, person, fleet):
+    page = client.get("/").content.decode()
+
+    groups = re.findall(r'<section class="group" data-group="([^"]+)" data-state="([^"]+)"', page)
+    assert groups == [("blog", "waiting_approval"), ("scratch", "crashed"), ("shop", "working")]
+    assert "gone" not in re.findall(r'data-name="([^"]+)"', page)  # stopped agents are not shown
+    blog = page[page.index('data-group="blog"'):page.index('data-group="scratch"')]
+    assert blog.index('data-name="pm"') < blog.index('data-name="dev"')  # within a team, too
+    assert "waiting for approval" in page  # a word beside each colour
+
+
+def test_the_overview_counts_agents_by_state(client, person, fleet):
+    page = client.get("/").content.decode()
+
+    counts = dict((state, int(n)) for state, n in re.findall(
+        r'data-count="(\w+)"><span class="n">(\d+)</span>', page))
+    assert counts == {"waiting_approval": 1, "failed": 0, "crashed": 1, "stuck": 0, "starting": 0,
+                      "working": 1, "idle": 2}
+
+
+def test_a_card_shows_the_task_health_and_restarts(client, person, fleet):
+    AgentEvent.objects.create(agent=fleet["solo"], from_state="idle", to_state="crashed", signal="process",
+                              created_at=timezone.now())
+
+    cards = client.get(f"/dashboard/cards?ids={fleet['shop-qa'].pk},{fleet['solo'].pk}").content.decode()
+
+    qa = cards[cards.index(f'id="agent-{fleet["shop-qa"].pk}"'):cards.index(f'id="agent-{fleet["solo"].pk}"')]
+    solo = cards[cards.index(f'id="agent-{fleet["solo"].pk}"'):]
+    assert "Add the login form" in qa and "(In Progress)" in qa and 'value="100"' in qa
+    assert 'value="0"' in solo and "<dt>Restarts</dt><dd>3</dd>" in solo
+
+
+def test_cards_of_ids_that_do_not_exist_are_left_out(client, person, fleet):
+    response = client.get("/dashboard/cards?ids=999999,abc,,1e9")
+
+    assert response.status_code == 200 and "card" not in response.content.decode()
+
+
+def test_the_agent_page_shows_its_screen_in_colour_and_escaped(client, person, fleet):
+    agent = fleet["shop-dev"]
+    PaneScreen.objects.create(agent=agent, text="red " + HOSTILE, ansi="\x1b[31mred\x1b[0m " + HOSTILE,
+                              changed_at=timezone.now(), wanted_until=timezone.now())
+
+    page = client.get(f"/dashboard/agents/{agent.pk}").content.decode()
+    screen = client.get(f"/dashboard/agents/{agent.pk}/screen").content.decode()
+
+    assert '<span class="ansi31">red</span>' in screen
+    assert "<script>alert" not in screen and "&lt;script&gt;alert(1)&lt;/script&gt;" in screen
+    assert screen in page
+
+
+def test_the_agent_page_lists_its_messages_with_their_status_and_reply(client, person, fleet):
+    agent = fleet["shop-dev"]
+    Message.objects.create(agent=agent, body=HOSTILE, status="delivered", reply="done: 3 files")
+
+    page = client.get(f"/dashboard/agents/{agent.pk}").content.decode()
+
+    assert 'data-status="delivered"' in page and "done: 3 files" in page
+    assert "<script>alert" not in page
+
+
+def test_a_message_sent_from_the_page_is_the_operations(client, person, fleet):
+    agent = fleet["shop-dev"]
+
+    response = client.post(f"/dashboard/agents/{agent.pk}/send", {"message": "  keep  spaces\n", "urgent": "on"})
+
+    message = Message.objects.get(agent=agent)
+    assert response.status_code == 200 and f"Message #{message.pk}" in response.content.decode()
+    assert (message.body, message.urgent, message.sender) == ("  keep  spaces\n", True, "dashboard:ana")
+
+
+def test_an_empty_message_is_refused_with_the_apis_words_and_nothing_is_queued(client, person, fleet):
+    response = client.post(f"/dashboard/agents/{fleet['shop-dev'].pk}/send", {"message": ""})
+
+    assert response.status_code == 400 and "message:" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_an_answer_no_worker_took_says_it_is_not_confirmed(client, person, fleet, monkeypatch):
+    import agents.operations
+
+    monkeypatch.setattr(agents.operations, "wait_timeout", lambda agent_type: 0)
+
+    response = client.post(f"/dashboard/agents/{fleet['blog-pm'].pk}/approve")
+
+    assert response.status_code == 200
+    assert "Approval sent, not confirmed yet: approve of blog:pm" in response.content.decode()
+
+
+def test_an_answer_to_a_stopped_agent_is_refused_with_the_apis_words(client, person, fleet):
+    response = client.post(f"/dashboard/agents/{fleet['gone'].pk}/deny")
+
+    assert response.status_code == 400 and 'role="alert"' in response.content.decode()
+
+
+def test_a_post_without_the_csrf_token_is_refused(person, fleet):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(person)
+
+    response = browser.post(f"/dashboard/agents/{fleet['shop-dev'].pk}/send", {"message": "hi"})
+
+    assert response.status_code == 403 and not Message.objects.exists()
+
+
+def test_a_page_of_no_agent_is_not_found(client, person):
+    assert client.get("/dashboard/agents/424242").status_code == 404
+    assert client.post("/dashboard/agents/424242/approve").status_code == 404

@@ -1,0 +1,167 @@
+"""The dashboard's pages. They read through selectors; everything they do is a declared
+operation, called for the logged-in person, so the API's rules and defaults hold here too."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from ansi2html import Ansi2HTMLConverter
+from django import forms
+from django.contrib.auth import login
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.views import LoginView
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError
+
+from agents.models import Agent, Message
+from agents.selectors import agent_explain, message_history
+from dashboard import board
+from dashboard.login import user_of_link
+from monitoring.models import PaneScreen
+from orchestrator.errors import OrchestratorError
+from orchestrator.operations import Result, get_operation
+from orchestrator.permissions import Caller
+from orchestrator.serializers import error_text
+
+HISTORY = 50  # messages on an agent's page
+TIMELINE = 50  # changes of state on an agent's page
+MAX_CARDS = 500  # agents one refresh may ask for
+WORDS = {str(state): word for state, word in board.STATE_WORDS.items()}
+COLOURS = {"inline": False, "dark_bg": True, "scheme": "xterm", "line_wrap": False}
+
+
+def staff_required(view):
+    """Logged in, as an active staff member (as the admin asks); else to the login page."""
+    return user_passes_test(lambda user: user.is_active and user.is_staff, login_url="dashboard-login")(view)
+
+
+def act(request, name: str, **arguments) -> tuple[Result | None, str | None]:
+    """Run the operation `name` for the person logged in; (its result, or the refusal)."""
+    op = get_operation(name)
+    try:
+        result = op(Caller(f"dashboard:{request.user.username}"), op.inputs(arguments))
+    except OrchestratorError as error:
+        return None, error.message
+    except ValidationError as error:
+        return None, error_text(error.detail)
+    return result, result.error
+
+
+# --- logging in ----------------------------------------------------------------------------
+
+
+class StaffLoginForm(AuthenticationForm):
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if not user.is_staff:
+            raise forms.ValidationError("This account is not a staff account.", code="not_staff")
+
+
+class DashboardLogin(LoginView):
+    template_name = "registration/login.html"
+    form_class = StaffLoginForm
+
+
+@require_GET
+def login_once(request, uid: str, token: str):
+    """The start banner's link: it logs the local user in, once."""
+    user = user_of_link(uid, token)
+    if user is None:
+        return render(request, "registration/login.html", {
+            "form": DashboardLogin.form_class(request), "link_refused": True}, status=403)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("dashboard-overview")
+
+
+# --- the overview ----------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def overview(request):
+    found = board.cards()
+    return render(request, "dashboard/overview.html", {
+        "groups": board.groups(found), "counts": board.counts(found), "total": len(found),
+        "urgency": [str(state) for state in board.URGENCY], "needs_you": sorted(board.NEEDS_YOU),
+        "words": WORDS,
+    })
+
+
+@staff_required
+@require_GET
+def cards(request):
+    """The cards of `ids` (comma-separated), as the overview refreshes them live."""
+    ids = [int(part) for part in request.GET.get("ids", "").split(",") if re.fullmatch(r"\d{1,18}", part)]
+    return render(request, "dashboard/_cards.html", {"cards": board.cards(agent_ids=ids[:MAX_CARDS])})
+
+
+# --- one agent ------------------------------------------------------------------------------
+
+
+def with_agent(view):
+    @functools.wraps(view)
+    def run(request, pk: int, *args, **kwargs):
+        return view(request, get_object_or_404(Agent.objects.select_related("team"), pk=pk), *args, **kwargs)
+    return run
+
+
+def screen_html(agent: Agent) -> str:
+    """The agent's screen as last saved for someone following it, with its colours."""
+    screen = PaneScreen.objects.filter(agent=agent).first()
+    if screen is None or not (screen.ansi or screen.text):
+        return ""
+    return Ansi2HTMLConverter(**COLOURS).convert(screen.ansi or screen.text, full=False)
+
+
+@staff_required
+@require_GET
+@with_agent
+def agent_page(request, agent: Agent):
+    [card] = board.cards(agent_ids=[agent.pk])
+    return render(request, "dashboard/agent.html", {
+        "card": card, "agent": agent, "explain": agent_explain(agent=agent),
+        "messages": message_history(agent=agent, limit=HISTORY)[::-1],
+        "events": agent.events.order_by("-created_at", "-id")[:TIMELINE],
+        "screen": screen_html(agent), "ansi_css": Ansi2HTMLConverter(**COLOURS).produce_headers(), "words": WORDS,
+    })
+
+
+@staff_required
+@require_GET
+@with_agent
+def agent_screen(request, agent: Agent):
+    return HttpResponse(screen_html(agent))
+
+
+@staff_required
+@require_GET
+@with_agent
+def agent_history(request, agent: Agent):
+    return render(request, "dashboard/_history.html",
+                  {"messages": message_history(agent=agent, limit=HISTORY)[::-1]})
+
+
+@staff_required
+@require_POST
+@with_agent
+def agent_send(request, agent: Agent):
+    result, error = act(request, "messages_send", target=agent.target, message=request.POST.get("message", ""),
+                        urgent=request.POST.get("urgent") == "on")
+    sent = Message.objects.filter(pk=result.data["id"]).first() if result and result.data else None
+    return render(request, "dashboard/_sent.html", {"error": error, "sent": sent}, status=400 if error else 200)
+
+
+@staff_required
+@require_POST
+@with_agent
+def agent_answer(request, agent: Agent, answer: str):
+    if answer not in ("approve", "deny"):
+        raise Http404("no such answer")
+    result, error = act(request, f"agents_{answer}", target=agent.target)
+    return render(request, "dashboard/_sent.html", {
+        "error": error, "answered": "" if error else answer, "detail": result.data.get("detail") if result else "",
+        "pending": bool(result) and result.status == 202}, status=400 if error else 200)
