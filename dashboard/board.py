@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db import models
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
-from agents.models import LIVE_STATES, Agent, AgentState
+from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState
 from agents.selectors import CRASH_PENALTY, HEALTH_BY_STATE
 from tasks.models import Task, TaskStatus
 
@@ -22,6 +23,7 @@ STATE_WORDS = {AgentState.WAITING_APPROVAL: "waiting for approval", AgentState.F
                AgentState.CRASHED: "crashed", AgentState.STUCK: "stuck", AgentState.STARTING: "starting",
                AgentState.WORKING: "working", AgentState.IDLE: "idle", AgentState.STOPPED: "stopped"}
 CURRENT_TASK = [TaskStatus.IN_PROGRESS, TaskStatus.REVIEW, TaskStatus.BLOCKED, TaskStatus.ASSIGNED]
+STRIP_SPAN = timedelta(hours=1)  # how far back an agent's strip of states goes
 
 
 def urgency(state: str) -> int:
@@ -29,10 +31,31 @@ def urgency(state: str) -> int:
 
 
 @dataclass
+class Segment:
+    """A stretch of one state on an agent's strip: where it starts and how wide it is, in
+    percent of the span."""
+
+    state: str
+    x: float
+    width: float
+
+
+@dataclass
 class Card:
     agent: Agent
     health: int
     task: Task | None
+    strip: list[Segment] = field(default_factory=list)
+
+    @property
+    def strip_words(self) -> str:
+        """The strip in words: minutes in each state over the span, the longest first."""
+        minutes: dict[str, float] = {}
+        for segment in self.strip:
+            minutes[segment.state] = minutes.get(segment.state, 0) + segment.width * STRIP_SPAN.total_seconds() / 6000
+        parts = [f"{STATE_WORDS.get(state, state)} {round(m)}m" for state, m in
+                 sorted(minutes.items(), key=lambda item: -item[1]) if round(m)]
+        return "last hour: " + (", ".join(parts) or "under a minute of history")
 
     @property
     def word(self) -> str:
@@ -75,6 +98,32 @@ def cards(*, agent_ids: list[int] | None = None) -> list[Card]:
         health = max(0, HEALTH_BY_STATE.get(agent.state, 0) - CRASH_PENALTY * agent.crashes)
         tasks = sorted(agent.current_tasks, key=lambda task: CURRENT_TASK.index(task.status))
         found.append(Card(agent, health, tasks[0] if tasks else None))
+    for card, segments in zip(found, strips([card.agent for card in found]), strict=True):
+        card.strip = segments
+    return found
+
+
+def strips(agents: list[Agent], *, now=None) -> list[list[Segment]]:
+    """Each agent's states over the last STRIP_SPAN, from its changes of state (one query)."""
+    now = now or timezone.now()
+    start = now - STRIP_SPAN
+    changes: dict[int, list[AgentEvent]] = {agent.pk: [] for agent in agents}
+    events = (AgentEvent.objects.filter(agent_id__in=list(changes), created_at__gt=start)
+              .exclude(from_state=models.F("to_state")).order_by("created_at", "id"))
+    for event in events.only("agent_id", "from_state", "to_state", "created_at"):
+        changes[event.agent_id].append(event)
+    span = STRIP_SPAN.total_seconds()
+    found = []
+    for agent in agents:
+        began = max(start, agent.created_at) if agent.created_at else start
+        moments = [(began, changes[agent.pk][0].from_state if changes[agent.pk] else agent.state)]
+        moments += [(event.created_at, event.to_state) for event in changes[agent.pk]]
+        segments = []
+        for (at, state), (until, _) in zip(moments, [*moments[1:], (now, "")], strict=True):
+            x, width = (at - start).total_seconds() / span * 100, (until - at).total_seconds() / span * 100
+            if width > 0:
+                segments.append(Segment(state, round(x, 2), round(width, 2)))
+        found.append(segments)
     return found
 
 
@@ -98,3 +147,66 @@ def counts(found: list[Card]) -> list[tuple[str, str, int]]:
         if card.agent.state in by_state:
             by_state[card.agent.state] += 1
     return [(state, STATE_WORDS[state], n) for state, n in by_state.items()]
+
+
+# --- what needs a person ---------------------------------------------------------------------
+
+LOOKBACK = timedelta(hours=24)  # failed deliveries and alerts shown
+
+
+def needs_you() -> dict:
+    """Every agent waiting for an answer (with what its screen asks), the agents that are
+    down, and the failed deliveries and alerts of the last day."""
+    from agents.models import Message, MessageStatus
+    from monitoring.models import Alert
+
+    since = timezone.now() - LOOKBACK
+    waiting = cards_in([AgentState.WAITING_APPROVAL])
+    for card in waiting:
+        card.prompt = "\n".join((card.agent.observation or {}).get("lines") or [])
+    return {
+        "waiting": waiting,
+        "down": cards_in([AgentState.FAILED, AgentState.CRASHED, AgentState.STUCK]),
+        "failed": list(Message.objects.select_related("agent")
+                       .filter(status__in=[MessageStatus.FAILED, MessageStatus.EXPIRED], changed_at__gte=since)
+                       .order_by("-changed_at")[:50]),
+        "alerts": list(Alert.objects.select_related("agent").filter(created_at__gte=since)[:50]),
+    }
+
+
+def cards_in(states: list[str]) -> list[Card]:
+    ids = list(Agent.objects.filter(state__in=states).values_list("pk", flat=True))
+    return sorted(cards(agent_ids=ids), key=lambda card: (urgency(card.agent.state), card.agent.target))
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+BOARD_COLUMNS = [TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS, TaskStatus.REVIEW,
+                 TaskStatus.BLOCKED, TaskStatus.DONE, TaskStatus.CANCELLED]
+PER_COLUMN = 50  # the newest tasks a column shows
+
+
+@dataclass
+class Column:
+    status: str
+    label: str
+    tasks: list[Task]
+    total: int
+
+
+def task_board() -> list[Column]:
+    """The tasks by status, highest priority first, each with the moves it allows."""
+    from tasks.models import TRANSITIONS, TaskPriority
+
+    rank = {priority: i for i, priority in enumerate(reversed(TaskPriority.values))}
+    columns = []
+    for status in BOARD_COLUMNS:
+        rows = Task.objects.filter(status=status).select_related("assigned_to").order_by("-updated_at")
+        shown = sorted(rows[:PER_COLUMN], key=lambda task: rank.get(task.priority, 99))
+        for task in shown:
+            task.moves = sorted(TRANSITIONS[TaskStatus(task.status)], key=BOARD_COLUMNS.index)
+            results = task.check_results or []
+            task.checks_passed = sum(1 for result in results if isinstance(result, dict) and result.get("passed"))
+            task.checks_run = len(results)
+        columns.append(Column(status, TaskStatus(status).label, shown, rows.count()))
+    return columns

@@ -8,12 +8,14 @@ import re
 
 from ansi2html import Ansi2HTMLConverter
 from django import forms
+from django.contrib import messages as django_messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.decorators import user_passes_test
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError
 
@@ -26,6 +28,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.operations import Result, get_operation
 from orchestrator.permissions import Caller
 from orchestrator.serializers import error_text
+from teams.models import Standup
 
 HISTORY = 50  # messages on an agent's page
 TIMELINE = 50  # changes of state on an agent's page
@@ -165,3 +168,111 @@ def agent_answer(request, agent: Agent, answer: str):
     return render(request, "dashboard/_sent.html", {
         "error": error, "answered": "" if error else answer, "detail": result.data.get("detail") if result else "",
         "pending": bool(result) and result.status == 202}, status=400 if error else 200)
+
+
+def done(request, error: str | None, text: str, *, back: str, status: int = 200):
+    """What a form's POST answers: a line for htmx to put in place, or (without JavaScript)
+    back to the page with the same line as a message."""
+    if request.htmx:
+        return render(request, "dashboard/_done.html", {"error": error, "text": text}, status=400 if error else status)
+    (django_messages.error if error else django_messages.success)(request, error or text)
+    return redirect(back)
+
+
+# --- what needs you ------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def needs_you(request):
+    template = "dashboard/_needs_you.html" if request.htmx else "dashboard/needs_you.html"
+    return render(request, template, board.needs_you())
+
+
+@staff_required
+@require_POST
+@with_agent
+def agent_restart(request, agent: Agent):
+    result, error = act(request, "agents_restart", target=agent.target)
+    return done(request, error, f"Restart of {agent.target}: {result.data.get('detail') if result else ''}",
+                back="dashboard-needs-you")
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def tasks_board(request):
+    template = "dashboard/_board.html" if request.htmx else "dashboard/tasks.html"
+    return render(request, template, {"columns": board.task_board()})
+
+
+@staff_required
+@require_POST
+def task_move(request, pk: int):
+    result, error = act(request, "tasks_status", id=pk, status=request.POST.get("status", ""),
+                        note=request.POST.get("note", ""))
+    if request.htmx:
+        return render(request, "dashboard/_board.html", {"columns": board.task_board(), "error": error,
+                                                         "moved": result.data if result else None},
+                      status=400 if error else 200)
+    return done(request, error, f"Task #{pk} moved.", back="dashboard-tasks")
+
+
+# --- teams -----------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def teams_page(request):
+    from agents.profiles import all_profiles
+    from teams.selectors import team_list
+    from teams.templates import all_templates
+
+    return render(request, "dashboard/teams.html", {
+        "teams": team_list(), "templates": sorted(all_templates().values(), key=lambda t: t.name),
+        "profiles": sorted(all_profiles()), "standups": Standup.objects.all()[:10],
+    })
+
+
+@staff_required
+@require_POST
+def team_deploy(request):
+    form = request.POST
+    arguments = {"project_name": form.get("project_name", ""), "project_path": form.get("project_path", ""),
+                 "team_type": form.get("team_type", ""), "isolation": form.get("isolation") or None,
+                 "profile": form.get("profile") or None}
+    if form.get("size"):
+        arguments["size"] = form["size"]
+    result, error = act(request, "coordination_deploy_team", **{k: v for k, v in arguments.items() if v is not None})
+    return done(request, error, f"Team {arguments['project_name']} deployed.", back="dashboard-teams", status=201)
+
+
+@staff_required
+@require_POST
+def team_standup(request, name: str):
+    result, error = act(request, "coordination_standup", session_names=[name], wait=False)
+    if error:
+        return done(request, error, "", back="dashboard-teams")
+    url = reverse("dashboard-standup", args=[result.data["id"]])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@staff_required
+@require_POST
+def team_teardown(request, name: str):
+    result, error = act(request, "teams_teardown", name=name)
+    return done(request, error, f"Team {name} torn down.", back="dashboard-teams")
+
+
+@staff_required
+@require_GET
+def standup_page(request, pk: int):
+    standup = get_object_or_404(Standup.objects.prefetch_related("replies__agent"), pk=pk)
+    template = "dashboard/_standup.html" if request.htmx else "dashboard/standup.html"
+    return render(request, template, {"standup": standup})

@@ -136,13 +136,36 @@ def _after_looking(gateway: Gateway, host: str, alive: list[Agent], profiles: di
     _record_replies(gateway, host, [agent for agent in alive if agent.state == AgentState.IDLE], profiles)
 
 
+RECENT = 60  # the last figures a heartbeat keeps, for the dashboard's pictures
+
+
+def _recent(name: str, key: str, value: float) -> list[float]:
+    """The heartbeat's last RECENT figures of `key`, `value` the newest."""
+    before = Heartbeat.objects.filter(name=name).values_list("details", flat=True).first() or {}
+    kept = before.get(key) if isinstance(before.get(key), list) else []
+    return [*kept[-(RECENT - 1):], value]
+
+
+def _beat(name: str, details: dict) -> None:
+    values = {"seen_at": timezone.now(), "details": details}
+    if not Heartbeat.objects.filter(name=name).update(**values):
+        Heartbeat.objects.update_or_create(name=name, defaults=values)
+
+
 def _heartbeat(host: str, panes: dict, started: float, **details) -> None:
     """The worker of `host` is alive, and this is what it saw of tmux."""
-    details.update(tmux_running=bool(panes) or local_gateway_running(), panes=len(panes),
-                   sweep_ms=round((time.monotonic() - started) * 1000, 1))
-    values = {"seen_at": timezone.now(), "details": details}
-    if not Heartbeat.objects.filter(name=f"worker:{host}").update(**values):
-        Heartbeat.objects.update_or_create(name=f"worker:{host}", defaults=values)
+    sweep_ms = round((time.monotonic() - started) * 1000, 1)
+    details.update(tmux_running=bool(panes) or local_gateway_running(), panes=len(panes), sweep_ms=sweep_ms)
+    if not details.get("just_started"):
+        details["recent_sweep_ms"] = _recent(f"worker:{host}", "recent_sweep_ms", sweep_ms)
+    _beat(f"worker:{host}", details)
+
+
+def watcher_heartbeat(*, host: str, cpu_percent: float, panes: int) -> None:
+    """The watcher of `host` is alive, and what it costs: the share of a core it used."""
+    cpu_percent = round(cpu_percent, 2)
+    _beat(f"watcher:{host}", {"cpu_percent": cpu_percent, "panes": panes,
+                              "recent_cpu_percent": _recent(f"watcher:{host}", "recent_cpu_percent", cpu_percent)})
 
 
 def worker_started() -> None:

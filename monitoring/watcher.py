@@ -28,7 +28,13 @@ from django.db import DatabaseError, close_old_connections
 
 from agents.gateway import Gateway, OutputFollower, TmuxError
 from agents.models import Agent
-from monitoring.services import WATCHED_STATES, followed_panes, panes_observe, panes_told_lately
+from monitoring.services import (
+    WATCHED_STATES,
+    followed_panes,
+    panes_observe,
+    panes_told_lately,
+    watcher_heartbeat,
+)
 
 log = logging.getLogger(__name__)
 SETTLE = 0.15
@@ -39,6 +45,7 @@ GAP = 0.1  # seconds at least between two looks: output of many panes is looked 
 GATHER = 0.02  # seconds output is let gather between reads when nothing is due
 REFRESH = 1.0  # seconds between looks at which sessions hold the host's agents
 RETRY = 1.0  # seconds before looking again at panes whose look failed
+COST_EVERY = 30.0  # seconds between records of the watcher's own CPU use
 
 
 @dataclass
@@ -62,6 +69,7 @@ class Watcher:
         self.refresh_at = 0.0
         self.next_look = math.inf  # when the first pane may be due (never later than that)
         self.looked = 0.0  # when the last look was
+        self.cost_since = (time.monotonic(), time.thread_time())  # wall and CPU time at the last record
         self._stopping = False
 
     def run(self) -> None:
@@ -97,6 +105,19 @@ class Watcher:
         if due:
             self._look(due)
         self.next_look = min(self._times_due(), default=math.inf)
+
+    def _record_cost(self) -> None:
+        """Every COST_EVERY seconds, the share of a core this watcher used since the last time."""
+        wall, cpu = time.monotonic(), time.thread_time()
+        if wall - self.cost_since[0] < COST_EVERY:
+            return
+        percent = 100 * (cpu - self.cost_since[1]) / (wall - self.cost_since[0])
+        self.cost_since = (wall, cpu)
+        try:
+            watcher_heartbeat(host=self.host, cpu_percent=percent, panes=len(self.looked_at))
+        except DatabaseError as error:
+            log.warning("could not record the watcher's cost: %s", error)
+            close_old_connections()
 
     # -- output ---------------------------------------------------------------------------
     def _read(self, follower: OutputFollower) -> None:
@@ -147,6 +168,7 @@ class Watcher:
     def _refresh(self) -> None:
         """Follow the sessions that hold the host's agents now; a new one is looked at whole."""
         self.refresh_at = time.monotonic() + REFRESH
+        self._record_cost()
         try:
             panes = dict(Agent.objects.filter(host=self.host, state__in=WATCHED_STATES)
                          .exclude(tmux_pane_id="").values_list("tmux_pane_id", "tmux_session_id"))

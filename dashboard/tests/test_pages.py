@@ -201,3 +201,112 @@ def test_a_post_without_the_csrf_token_is_refused(person, fleet):
 def test_a_page_of_no_agent_is_not_found(client, person):
     assert client.get("/dashboard/agents/424242").status_code == 404
     assert client.post("/dashboard/agents/424242/approve").status_code == 404
+
+
+# --- needs you, tasks, teams --------------------------------------------------------------
+
+
+def test_needs_you_lists_prompts_to_answer_agents_down_failed_deliveries_and_alerts(client, person, fleet):
+    from monitoring.models import Alert
+
+    pm = fleet["blog-pm"]
+    pm.observation = {"lines": ["Bash command", "rm -rf build/", "Do you want to proceed?", "❯ 1. Yes", "  2. No"]}
+    pm.save(update_fields=["observation"])
+    Message.objects.create(agent=fleet["shop-dev"], body="lost", status="failed", error="the pane is gone")
+    Alert.objects.create(agent=fleet["solo"], kind="crashed", text="solo crashed three times")
+
+    page = client.get("/dashboard/needs-you").content.decode()
+
+    waiting = page[page.index('id="waiting-h"'):page.index('id="down-h"')]
+    assert "blog:pm" in waiting and "Do you want to proceed?" in waiting
+    assert f"/dashboard/agents/{pm.pk}/approve" in waiting and f"/dashboard/agents/{pm.pk}/deny" in waiting
+    down = page[page.index('id="down-h"'):page.index('id="failed-h"')]
+    assert "scratch:solo" in down and f"/dashboard/agents/{fleet['solo'].pk}/restart" in down
+    assert "the pane is gone" in page and "solo crashed three times" in page
+
+
+def test_needs_you_asked_by_htmx_is_the_list_alone(client, person, fleet):
+    page = client.get("/dashboard/needs-you", headers={"HX-Request": "true"}).content.decode()
+
+    assert "<html" not in page and 'id="waiting-h"' in page
+
+
+def test_the_task_board_has_a_column_per_status_with_its_moves(client, person, fleet):
+    task = Task.objects.create(title="Fix the cart", priority="high", status=TaskStatus.ASSIGNED,
+                               assigned_to=fleet["shop-dev"])
+
+    page = client.get("/dashboard/tasks").content.decode()
+
+    assert re.findall(r'data-column="(\w+)"', page) == ["pending", "assigned", "in_progress", "review", "blocked",
+                                                         "done", "cancelled"]
+    card = page[page.index(f'id="task-{task.pk}"'):]
+    card = card[:card.index("</li>")]
+    assert "High priority" in card and "shop:dev" in card
+    assert re.findall(r'<option value="(\w+)"', card) == ["pending", "in_progress", "blocked", "cancelled"]
+
+
+def test_moving_a_card_is_the_apis_move_with_its_rules(client, person, fleet):
+    task = Task.objects.create(title="Fix the cart", status=TaskStatus.ASSIGNED, assigned_to=fleet["shop-dev"])
+    htmx = {"HX-Request": "true"}
+
+    moved = client.post(f"/dashboard/tasks/{task.pk}/move", {"status": "in_progress"}, headers=htmx)
+    refused = client.post(f"/dashboard/tasks/{task.pk}/move", {"status": "pending"}, headers=htmx)
+
+    task.refresh_from_db()
+    assert moved.status_code == 200 and f"Task #{task.pk} is in_progress" in moved.content.decode()
+    assert refused.status_code == 400 and 'role="alert"' in refused.content.decode()
+    assert task.status == TaskStatus.IN_PROGRESS
+    assert task.events.last().by == "dashboard:ana"
+
+
+def test_a_move_without_javascript_comes_back_to_the_board_with_a_message(client, person, fleet):
+    task = Task.objects.create(title="Fix the cart", status=TaskStatus.PENDING)
+
+    response = client.post(f"/dashboard/tasks/{task.pk}/move", {"status": "nowhere"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == "/dashboard/tasks"
+    assert "status:" in response.content.decode()
+
+
+def test_the_teams_page_lists_teams_their_members_and_the_templates(client, person, fleet):
+    page = client.get("/dashboard/teams").content.decode()
+
+    assert "shop" in page and "blog" in page and 'value="frontend"' in page
+    assert "/dashboard/teams/shop/standup" in page and "/dashboard/teams/shop/teardown" in page
+
+
+def test_a_deploy_the_api_refuses_says_why_and_makes_nothing(client, person):
+    response = client.post("/dashboard/teams/deploy", {"project_name": "new", "project_path": "/no/such/dir",
+                                                       "team_type": "frontend", "size": "2"},
+                           headers={"HX-Request": "true"})
+
+    assert response.status_code == 400 and "project_path" in response.content.decode()
+    assert not Team.objects.filter(name="new").exists() and not Agent.objects.filter(session_name="new").exists()
+
+
+def test_a_standup_from_the_page_opens_its_replies(client, person, fleet, monkeypatch):
+    response = client.post("/dashboard/teams/shop/standup", headers={"HX-Request": "true"})
+
+    standup_url = response["HX-Redirect"]
+    page = client.get(standup_url).content.decode()
+    assert response.status_code == 204 and re.fullmatch(r"/dashboard/standups/\d+", standup_url)
+    assert "shop:dev" in page and "shop:qa" in page and "no answer yet" in page
+    assert 'hx-trigger="every 2s"' in page  # it follows the replies while it collects
+
+
+def test_a_card_draws_the_last_hour_of_states(client, person, fleet):
+    from datetime import timedelta
+
+    agent = fleet["shop-dev"]
+    Agent.objects.filter(pk=agent.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    AgentEvent.objects.create(agent=agent, from_state="idle", to_state="working", signal="screen",
+                              created_at=timezone.now() - timedelta(minutes=30))
+    AgentEvent.objects.create(agent=agent, from_state="working", to_state="idle", signal="screen",
+                              created_at=timezone.now() - timedelta(minutes=10))
+
+    card = client.get(f"/dashboard/cards?ids={agent.pk}").content.decode()
+
+    assert 'aria-label="last hour: idle 40m, working 20m"' in card
+    rects = re.findall(r'<rect class="fill-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', card)
+    assert [state for state, _, _ in rects] == ["idle", "working", "idle"]
+    assert abs(sum(float(width) for _, _, width in rects) - 100) < 0.1

@@ -242,4 +242,55 @@
       },
     });
   }
+
+  // --- what needs you: read again whenever a state or a delivery changes ---------------------
+  const needs = document.getElementById("needs-you");
+  if (needs) {
+    const reread = coalesced(async function () {
+      const response = await fetch(needs.dataset.refresh, { credentials: "same-origin", headers: { "HX-Request": "true" } });
+      if (!response.ok) return;
+      const html = await response.text();
+      if (html === needs.dataset.shown) return;
+      needs.dataset.shown = html;
+      // An answer just given stays visible until its agent's state moves on.
+      if (needs.contains(document.activeElement) && document.activeElement.tagName === "BUTTON") {
+        setTimeout(reread, 1500);
+        return;
+      }
+      needs.innerHTML = html;
+      if (window.htmx) window.htmx.process(needs);
+    });
+    follow(needs.dataset.stream, { state: reread, message: reread });
+  }
+
+  // --- the task board: a card dropped on a column is moved there, as its menu would ----------
+  const taskBoard = document.getElementById("board");
+  if (taskBoard) {
+    let dragged = null;
+    taskBoard.addEventListener("dragstart", function (event) {
+      dragged = event.target.closest("li.task");
+      if (dragged) event.dataTransfer.setData("text/plain", dragged.dataset.task);
+    });
+    taskBoard.addEventListener("dragover", function (event) {
+      const column = event.target.closest("section.column");
+      if (dragged && column && dragged.dataset.moves.split(" ").includes(column.dataset.column)) {
+        event.preventDefault();
+        column.classList.add("drop-here");
+      }
+    });
+    taskBoard.addEventListener("dragleave", function (event) {
+      const column = event.target.closest("section.column");
+      if (column) column.classList.remove("drop-here");
+    });
+    taskBoard.addEventListener("drop", function (event) {
+      const column = event.target.closest("section.column");
+      if (!dragged || !column) return;
+      event.preventDefault();
+      column.classList.remove("drop-here");
+      const form = dragged.querySelector("form.move");
+      form.querySelector("select").value = column.dataset.column;
+      if (window.htmx) window.htmx.trigger(form, "submit"); else form.submit();
+      dragged = null;
+    });
+  }
 })();
