@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -364,3 +365,42 @@ def watcher(tmux_socket):
     watching.stop()
     thread.join(timeout=10)
     assert not thread.is_alive(), "the watcher did not stop"
+
+
+# --- the dashboard in a real browser ---------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = ROOT / "var" / "screenshots"  # not committed (var/ is ignored)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium, headless, driven by Playwright. Its sync API keeps an event loop
+    in the test's thread, so the test's own database calls between browser steps are
+    allowed there."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it with apt)")
+        pytest.skip("the browser tests need Debian's chromium: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        # As root, Chromium runs only without its sandbox; these pages are the test's own.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    _screenshots.append(SCREENSHOTS / f"{name}.png")
+
+
+_screenshots: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _screenshots:
+        terminalreporter.write_line(f"browser screenshots ({len(_screenshots)}) in {SCREENSHOTS}")

@@ -89,7 +89,7 @@ def overview(request):
     found = board.cards()
     return render(request, "dashboard/overview.html", {
         "groups": board.groups(found), "counts": board.counts(found), "total": len(found),
-        "urgency": [str(state) for state in board.URGENCY], "needs_you": sorted(board.NEEDS_YOU),
+        "urgency": [str(state) for state in board.URGENCY],
         "words": WORDS,
     })
 

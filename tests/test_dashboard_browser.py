@@ -1,39 +1,20 @@
 """The dashboard in a real browser (Debian's Chromium, driven by Playwright) against the
 README's run command: log in with the banner's link, watch a new agent's card change live,
-send a message from its page and see it on its screen. Screenshots go to var/screenshots/."""
+send a message from its page and see it on its screen, move a task on the board.
+Screenshots go to var/screenshots/."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 
 from bench.service import Http, Service
-from conftest import ROOT
+from conftest import shot
 
 pytestmark = [pytest.mark.smoke, pytest.mark.timeout(420)]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SHOTS = ROOT / "var" / "screenshots"
 LIVE = 60_000  # ms: the longest a state change may take to show here (the watcher and a shell)
-
-
-@pytest.fixture
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs it with apt)")
-        pytest.skip("the browser tests need Debian's chromium: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        # As root, Chromium runs only without its sandbox; these pages are the test's own.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -47,11 +28,6 @@ def service(tmp_path):
 def banner_link(service: Service) -> str:
     found = [re.search(r"Dashboard:\s+(\S+)", line) for line in service.lines]
     return [m.group(1) for m in found if m][-1]
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    print(f"screenshot: {SHOTS / name}.png")
 
 
 def test_a_new_agents_card_changes_live_and_a_message_from_its_page_reaches_its_screen(browser, service):
@@ -107,4 +83,19 @@ def test_a_new_agents_card_changes_live_and_a_message_from_its_page_reaches_its_
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     shot(page, "agent-page-phone")
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    status, body = http.call("POST", "/tasks/create", {"title": "Write the release notes", "priority": "high"})
+    assert status == 201, body
+    task = body["data"]["id"]
+    page.get_by_role("link", name="Tasks").click()
+    card = page.locator(f"#task-{task}")
+    expect(page.locator("[data-column=pending]").locator(f"#task-{task}")).to_be_visible()
+    card.get_by_label(f"Move #{task} to").select_option("blocked")
+    card.get_by_role("button", name="Move").click()
+    expect(page.locator("[data-column=blocked]").locator(f"#task-{task}")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text=f"Task #{task} is blocked")).to_be_visible()
+    status, body = http.call("GET", f"/tasks/{task}")
+    assert body["data"]["status"] == "blocked" and body["data"]["events"][-1]["by"].startswith("dashboard:")
+    shot(page, "tasks-board")
     assert not http.server_errors, http.server_errors

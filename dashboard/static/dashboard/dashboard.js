@@ -252,13 +252,14 @@
       const html = await response.text();
       if (html === needs.dataset.shown) return;
       needs.dataset.shown = html;
-      // An answer just given stays visible until its agent's state moves on.
-      if (needs.contains(document.activeElement) && document.activeElement.tagName === "BUTTON") {
-        setTimeout(reread, 1500);
-        return;
-      }
+      const focused = needs.contains(document.activeElement) ? document.activeElement : null;
+      const within = focused && focused.closest("[id]");
       needs.innerHTML = html;
       if (window.htmx) window.htmx.process(needs);
+      if (focused) { // the keyboard stays where it was, or on the list if that item is gone
+        const again = within && document.getElementById(within.id);
+        (again ? again.querySelector("button") || again : needs.querySelector("h2")).focus();
+      }
     });
     follow(needs.dataset.stream, { state: reread, message: reread });
   }
