@@ -210,3 +210,85 @@ def task_board() -> list[Column]:
             task.checks_run = len(results)
         columns.append(Column(status, TaskStatus(status).label, shown, rows.count()))
     return columns
+
+
+# --- the service itself --------------------------------------------------------------------
+
+LATENCY_BUCKETS = [(0.5, "≤0.5 s"), (1, "≤1 s"), (2, "≤2 s"), (5, "≤5 s"), (10, "≤10 s"), (30, "≤30 s"),
+                   (60, "≤1 min"), (300, "≤5 min"), (float("inf"), ">5 min")]
+
+
+@dataclass
+class Bar:
+    """One bar of a chart drawn in a box 10 wide a bar and 40 high."""
+
+    label: str
+    count: int
+    index: int
+    tallest: int
+
+    @property
+    def x(self) -> int:
+        return self.index * 10 + 1
+
+    @property
+    def height(self) -> float:
+        return round(38 * self.count / (self.tallest or 1), 2)
+
+    @property
+    def y(self) -> float:
+        return round(40 - self.height, 2)
+
+
+@dataclass
+class Spark:
+    """A line of recent figures, drawn in a 100×30 box, newest on the right."""
+
+    values: list[float]
+
+    @property
+    def points(self) -> str:
+        top = max(self.values, default=0) or 1
+        step = 100 / max(1, len(self.values) - 1)
+        return " ".join(f"{i * step:.1f},{30 - 28 * v / top:.1f}" for i, v in enumerate(self.values))
+
+    @property
+    def last(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+    @property
+    def top(self) -> float | None:
+        return max(self.values) if self.values else None
+
+
+def _figures(details: dict, key: str) -> list[float]:
+    values = details.get(key)
+    return [float(v) for v in values if isinstance(v, (int, float))] if isinstance(values, list) else []
+
+
+def system() -> dict:
+    """Delivery latency over the last day as bars, and each host's recent sweep times and
+    watcher CPU as lines."""
+    from monitoring.models import Heartbeat
+    from monitoring.selectors import delivery_latencies
+
+    latencies = delivery_latencies()
+    counts = [0] * len(LATENCY_BUCKETS)
+    for seconds in latencies:
+        counts[next(i for i, (bound, _) in enumerate(LATENCY_BUCKETS) if seconds <= bound)] += 1
+    bars = [Bar(label, n, i, max(counts)) for i, ((_, label), n) in enumerate(zip(LATENCY_BUCKETS, counts, strict=True))]
+    ordered = sorted(latencies)
+    hosts: dict[str, dict] = {}
+    for beat in Heartbeat.objects.filter(Q(name__startswith="worker:") | Q(name__startswith="watcher:")):
+        kind, _, host = beat.name.partition(":")
+        entry = hosts.setdefault(host, {"host": host})
+        if kind == "worker":
+            entry["sweep"], entry["sweep_seen"] = Spark(_figures(beat.details, "recent_sweep_ms")), beat.seen_at
+        else:
+            entry["watcher"], entry["watcher_seen"] = Spark(_figures(beat.details, "recent_cpu_percent")), beat.seen_at
+    return {
+        "bars": bars, "delivered": len(latencies),
+        "p50": ordered[len(ordered) // 2] if ordered else None,
+        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None,
+        "hosts": sorted(hosts.values(), key=lambda entry: entry["host"]),
+    }

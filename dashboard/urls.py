@@ -23,4 +23,5 @@ urlpatterns = [
     path("dashboard/teams/<str:name>/standup", views.team_standup, name="dashboard-team-standup"),
     path("dashboard/teams/<str:name>/teardown", views.team_teardown, name="dashboard-team-teardown"),
     path("dashboard/standups/<int:pk>", views.standup_page, name="dashboard-standup"),
+    path("dashboard/system", views.system_page, name="dashboard-system"),
 ]

@@ -276,3 +276,9 @@ def standup_page(request, pk: int):
     standup = get_object_or_404(Standup.objects.prefetch_related("replies__agent"), pk=pk)
     template = "dashboard/_standup.html" if request.htmx else "dashboard/standup.html"
     return render(request, template, {"standup": standup})
+
+
+@staff_required
+@require_GET
+def system_page(request):
+    return render(request, "dashboard/system.html", board.system())

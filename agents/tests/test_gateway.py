@@ -299,6 +299,19 @@ def test_capture_panes_returns_the_screen_of_each_pane(gateway, project_dir):
         assert not any(other in screens[pane_id] + "\n" for other in others)
 
 
+def test_capture_panes_with_colours_keeps_their_escape_sequences(gateway, project_dir):
+    [window] = gateway.create_windows([WindowSpec(
+        "team", "colours", "printf '\\033[31mred\\033[0m plain\\n'; exec sleep 1000", cwd=project_dir)])
+
+    coloured = wait_for(lambda: "red" in (gateway.capture_panes([window.pane_id], colours=True).get(window.pane_id) or "")
+                        and gateway.capture_panes([window.pane_id], colours=True)[window.pane_id],
+                        message="the coloured line")
+    plain = gateway.capture_panes([window.pane_id])[window.pane_id]
+
+    assert "\x1b[31mred" in coloured and "plain" in coloured
+    assert "\x1b" not in plain and "red plain" in plain
+
+
 def test_capture_panes_leaves_out_panes_that_no_longer_exist(gateway, project_dir):
     kept, gone = _create_sleepers(gateway, "team", 2, project_dir)
     gateway.kill_window(gone.window_id)

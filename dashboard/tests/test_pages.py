@@ -310,3 +310,27 @@ def test_a_card_draws_the_last_hour_of_states(client, person, fleet):
     rects = re.findall(r'<rect class="fill-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', card)
     assert [state for state, _, _ in rects] == ["idle", "working", "idle"]
     assert abs(sum(float(width) for _, _, width in rects) - 100) < 0.1
+
+
+def test_the_system_page_draws_delivery_latency_and_each_hosts_sweep_and_watcher(client, person, fleet):
+    from datetime import timedelta
+
+    from monitoring.models import Heartbeat
+    from monitoring.services import watcher_heartbeat
+
+    now = timezone.now()
+    for seconds in (0.2, 0.3, 0.8, 4):
+        message = Message.objects.create(agent=fleet["shop-dev"], body="x", status="delivered")
+        Message.objects.filter(pk=message.pk).update(created_at=now - timedelta(seconds=seconds), delivered_at=now)
+    Heartbeat.objects.create(name="worker:laptop", seen_at=now, details={"sweep_ms": 12, "recent_sweep_ms": [10, 30, 12]})
+    watcher_heartbeat(host="laptop", cpu_percent=1.5, panes=3)
+    watcher_heartbeat(host="laptop", cpu_percent=0.5, panes=3)
+
+    page = client.get("/dashboard/system").content.decode()
+
+    counts = re.findall(r"<td>(\d+)</td>", page[page.index('id="latency-words"'):])
+    assert counts[:4] == ["2", "1", "0", "1"] and sum(map(int, counts)) == 4
+    assert "4 delivered" in page
+    assert "last 12.0 ms, longest of the last 3 30.0 ms" in page
+    assert "0.5% of a core, at most 1.5% over the last 2 records" in page
+    assert page.count("<polyline") == 2

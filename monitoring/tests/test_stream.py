@@ -11,6 +11,7 @@ from django.test import AsyncClient
 
 from agents.models import Agent, AgentState, Message, MessageStatus
 from conftest import prompt_shown, wait_for
+from monitoring.models import PaneScreen
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,6 +137,7 @@ def test_a_followed_screen_arrives_as_the_pane_prints(shell, gateway, watcher, a
     screens = [e["data"]["screen"] for e in events if e["event"] == "screen"]
     assert any("hello-42" in screen for screen in screens), screens
     assert prompt_shown(gateway, shell)
+    assert "hello-42" in PaneScreen.objects.get(agent=shell).ansi  # kept with its colours, for the dashboard
 
 
 def test_a_browser_logged_in_as_staff_follows_the_stream_and_anyone_else_is_refused(agent):

@@ -4,6 +4,7 @@ import pytest
 
 from agents import services
 from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus, Signal
+from agents.gateway import Gateway
 from conftest import prompt_shown, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,3 +87,20 @@ def test_a_state_another_signal_set_is_checked_against_the_screen(shell, gateway
 
     wait_for(lambda: state_of(shell) == AgentState.IDLE, timeout=5, message="the screen's word, looked at again")
     assert events_of(shell)[-2:] == [(AgentState.WORKING, Signal.DELIVERY), (AgentState.IDLE, Signal.SCREEN)]
+
+
+def test_the_watcher_records_its_own_cpu_use_for_the_dashboard(tmux_socket, monkeypatch):
+    import time
+
+    from monitoring import watcher as watching
+    from monitoring.models import Heartbeat
+
+    monkeypatch.setattr(watching, "COST_EVERY", 0.0)
+    watcher = watching.Watcher(host="cost-host", gateway=Gateway(socket_name=tmux_socket))
+    watcher.cost_since = (time.monotonic() - 10, time.thread_time())
+
+    watcher._record_cost()
+    watcher._record_cost()
+
+    details = Heartbeat.objects.get(name="watcher:cost-host").details
+    assert 0 <= details["cpu_percent"] <= 100 and len(details["recent_cpu_percent"]) == 2
