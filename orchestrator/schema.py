@@ -79,6 +79,18 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A token from `tmux-orc token create NAME`."}
 
 
+class StaffSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "orchestrator.auth.StaffSessionAuthentication"
+    name = "staffSession"
+
+    def get_security_definition(self, auto_schema):
+        from django.conf import settings
+
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
+                "description": "The session of a staff member logged in to the dashboard or the admin "
+                               "(what a browser's EventSource sends)."}
+
+
 # --- the same input, as JSON Schema, for MCP ---------------------------------------------
 
 REF = "#/components/schemas/"

@@ -68,11 +68,29 @@
     };
   }
 
+  // A piece of a page, or null. Sent to the login page (the session ended), it says so
+  // rather than putting the login form where a card was.
+  async function pagePart(url) {
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } });
+    } catch (error) {
+      return null;
+    }
+    if (response.redirected || !response.ok) {
+      if (status && (response.redirected || response.status === 401 || response.status === 403)) {
+        status.textContent = "logged out: reload the page to log in again";
+      }
+      return null;
+    }
+    return response.text();
+  }
+
   async function fragment(url) {
-    const response = await fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } });
-    if (!response.ok) return null;
+    const html = await pagePart(url);
+    if (html === null) return null;
     const template = document.createElement("template");
-    template.innerHTML = await response.text();
+    template.innerHTML = html;
     return template.content;
   }
 
@@ -209,10 +227,10 @@
     const timeline = document.getElementById("timeline");
 
     const redraw = coalesced(async function () {
-      const response = await fetch(page.dataset.screen, { credentials: "same-origin" });
-      if (!response.ok) return;
+      const html = await pagePart(page.dataset.screen);
+      if (html === null) return;
       const atBottom = screen.scrollTop + screen.clientHeight >= screen.scrollHeight - 4;
-      screen.innerHTML = await response.text();
+      screen.innerHTML = html; // the server's HTML: every character of the screen escaped
       if (atBottom) screen.scrollTop = screen.scrollHeight;
     });
     const reread = coalesced(async function () {
@@ -247,10 +265,8 @@
   const needs = document.getElementById("needs-you");
   if (needs) {
     const reread = coalesced(async function () {
-      const response = await fetch(needs.dataset.refresh, { credentials: "same-origin", headers: { "HX-Request": "true" } });
-      if (!response.ok) return;
-      const html = await response.text();
-      if (html === needs.dataset.shown) return;
+      const html = await pagePart(needs.dataset.refresh);
+      if (html === null || html === needs.dataset.shown) return;
       needs.dataset.shown = html;
       const focused = needs.contains(document.activeElement) ? document.activeElement : null;
       const within = focused && focused.closest("[id]");
