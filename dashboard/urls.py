@@ -20,8 +20,8 @@ urlpatterns = [
     path("dashboard/tasks/<int:pk>/move", views.task_move, name="dashboard-task-move"),
     path("dashboard/teams", views.teams_page, name="dashboard-teams"),
     path("dashboard/teams/deploy", views.team_deploy, name="dashboard-team-deploy"),
-    path("dashboard/teams/<str:name>/standup", views.team_standup, name="dashboard-team-standup"),
-    path("dashboard/teams/<str:name>/teardown", views.team_teardown, name="dashboard-team-teardown"),
+    path("dashboard/teams/<path:name>/standup", views.team_standup, name="dashboard-team-standup"),
+    path("dashboard/teams/<path:name>/teardown", views.team_teardown, name="dashboard-team-teardown"),
     path("dashboard/standups/<int:pk>", views.standup_page, name="dashboard-standup"),
     path("dashboard/system", views.system_page, name="dashboard-system"),
 ]

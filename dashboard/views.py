@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from urllib.parse import urlencode, urlsplit
 
 from ansi2html import Ansi2HTMLConverter
 from django import forms
@@ -13,8 +14,8 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.decorators import user_passes_test
 from django.contrib.auth.views import LoginView
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError
@@ -38,13 +39,31 @@ COLOURS = {"inline": False, "dark_bg": True, "scheme": "xterm", "line_wrap": Fal
 
 
 def staff_required(view):
-    """Logged in, as an active staff member (as the admin asks); else to the login page."""
-    return user_passes_test(lambda user: user.is_active and user.is_staff, login_url="dashboard-login")(view)
+    """Logged in, as an active staff member (as the admin asks); else to the login page. An
+    htmx request (the session ended under an open page) sends the whole page there, to come
+    back to that page, not to the piece it asked for."""
+    to_login = user_passes_test(lambda user: user.is_active and user.is_staff, login_url="dashboard-login")(view)
+
+    @functools.wraps(view)
+    def run(request, *args, **kwargs):
+        user = request.user
+        if request.htmx and not (user.is_active and user.is_staff):
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = f"{reverse('dashboard-login')}?{urlencode({'next': current.path or '/'})}"
+            return response
+        return to_login(request, *args, **kwargs)
+
+    return run
 
 
-def act(request, name: str, **arguments) -> tuple[Result | None, str | None]:
-    """Run the operation `name` for the person logged in; (its result, or the refusal)."""
-    op = get_operation(name)
+def not_found(request, what: str):
+    return render(request, "dashboard/not_found.html", {"what": what}, status=404)
+
+
+def act(request, operation_name: str, /, **arguments) -> tuple[Result | None, str | None]:
+    """Run the operation `operation_name` for the person logged in; (its result, or the refusal)."""
+    op = get_operation(operation_name)
     try:
         result = op(Caller(f"dashboard:{request.user.username}"), op.inputs(arguments))
     except OrchestratorError as error:
@@ -108,8 +127,15 @@ def cards(request):
 def with_agent(view):
     @functools.wraps(view)
     def run(request, pk: int, *args, **kwargs):
-        return view(request, get_object_or_404(Agent.objects.select_related("team"), pk=pk), *args, **kwargs)
+        agent = Agent.objects.select_related("team").filter(pk=pk).first()
+        if agent is None:
+            return not_found(request, f"No agent #{pk}.")
+        return view(request, agent, *args, **kwargs)
     return run
+
+
+# OSC 8 hyperlinks: on a page they would be real links an agent could dress up as anything.
+HYPERLINK = re.compile(r"\x1b\]8;[^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
 def screen_html(agent: Agent) -> str:
@@ -117,7 +143,7 @@ def screen_html(agent: Agent) -> str:
     screen = PaneScreen.objects.filter(agent=agent).first()
     if screen is None or not (screen.ansi or screen.text):
         return ""
-    return Ansi2HTMLConverter(**COLOURS).convert(screen.ansi or screen.text, full=False)
+    return Ansi2HTMLConverter(**COLOURS).convert(HYPERLINK.sub("", screen.ansi or screen.text), full=False)
 
 
 @staff_required
@@ -127,7 +153,7 @@ def agent_page(request, agent: Agent):
     [card] = board.cards(agent_ids=[agent.pk])
     return render(request, "dashboard/agent.html", {
         "card": card, "agent": agent, "explain": agent_explain(agent=agent),
-        "messages": message_history(agent=agent, limit=HISTORY)[::-1],
+        "history": message_history(agent=agent, limit=HISTORY)[::-1],
         "events": agent.events.order_by("-created_at", "-id")[:TIMELINE],
         "screen": screen_html(agent), "ansi_css": Ansi2HTMLConverter(**COLOURS).produce_headers(), "words": WORDS,
     })
@@ -145,7 +171,7 @@ def agent_screen(request, agent: Agent):
 @with_agent
 def agent_history(request, agent: Agent):
     return render(request, "dashboard/_history.html",
-                  {"messages": message_history(agent=agent, limit=HISTORY)[::-1]})
+                  {"history": message_history(agent=agent, limit=HISTORY)[::-1]})
 
 
 @staff_required
@@ -155,6 +181,9 @@ def agent_send(request, agent: Agent):
     result, error = act(request, "messages_send", target=agent.target, message=request.POST.get("message", ""),
                         urgent=request.POST.get("urgent") == "on")
     sent = Message.objects.filter(pk=result.data["id"]).first() if result and result.data else None
+    if not request.htmx:
+        return done(request, error, f"Message #{sent.pk if sent else ''} {sent.status if sent else ''}.",
+                    back=reverse("dashboard-agent", args=[agent.pk]))
     return render(request, "dashboard/_sent.html", {"error": error, "sent": sent}, status=400 if error else 200)
 
 
@@ -163,18 +192,22 @@ def agent_send(request, agent: Agent):
 @with_agent
 def agent_answer(request, agent: Agent, answer: str):
     if answer not in ("approve", "deny"):
-        raise Http404("no such answer")
+        return not_found(request, f"No answer {answer!r}: approve or deny.")
     result, error = act(request, f"agents_{answer}", target=agent.target)
+    detail = result.data.get("detail") if result else ""
+    if not request.htmx:
+        return done(request, error, f"{answer.capitalize()}: {detail}", back=reverse("dashboard-agent", args=[agent.pk]))
     return render(request, "dashboard/_sent.html", {
-        "error": error, "answered": "" if error else answer, "detail": result.data.get("detail") if result else "",
+        "error": error, "answered": "" if error else answer, "detail": detail,
         "pending": bool(result) and result.status == 202}, status=400 if error else 200)
 
 
-def done(request, error: str | None, text: str, *, back: str, status: int = 200):
-    """What a form's POST answers: a line for htmx to put in place, or (without JavaScript)
-    back to the page with the same line as a message."""
+def done(request, error: str | None, text: str, *, back: str):
+    """What a form's POST answers: a line for htmx to put in place (a refusal too: base.html
+    has htmx swap 4xx answers), or (without JavaScript) back to the page with the same line
+    as a message."""
     if request.htmx:
-        return render(request, "dashboard/_done.html", {"error": error, "text": text}, status=400 if error else status)
+        return render(request, "dashboard/_done.html", {"error": error, "text": text}, status=400 if error else 200)
     (django_messages.error if error else django_messages.success)(request, error or text)
     return redirect(back)
 
@@ -246,7 +279,7 @@ def team_deploy(request):
     if form.get("size"):
         arguments["size"] = form["size"]
     result, error = act(request, "coordination_deploy_team", **{k: v for k, v in arguments.items() if v is not None})
-    return done(request, error, f"Team {arguments['project_name']} deployed.", back="dashboard-teams", status=201)
+    return done(request, error, f"Team {arguments['project_name']} deployed.", back="dashboard-teams")
 
 
 @staff_required
@@ -273,7 +306,9 @@ def team_teardown(request, name: str):
 @staff_required
 @require_GET
 def standup_page(request, pk: int):
-    standup = get_object_or_404(Standup.objects.prefetch_related("replies__agent"), pk=pk)
+    standup = Standup.objects.prefetch_related("replies__agent").filter(pk=pk).first()
+    if standup is None:
+        return not_found(request, f"No standup #{pk}.")
     template = "dashboard/_standup.html" if request.htmx else "dashboard/standup.html"
     return render(request, template, {"standup": standup})
 

@@ -32,7 +32,7 @@ def test_a_claude_code_permission_prompt_is_approved_from_needs_you(browser, cla
     shot(page, "needs-you-claude-prompt")
     need.get_by_role("button", name="Approve").click()
 
-    expect(page.locator(f"#answer-{claude.pk}")).to_contain_text("Approved", timeout=30_000)
+    expect(page.locator("#answered")).to_contain_text(f"Approved: approve of {claude.target}", timeout=30_000)
     wait_for(made.exists, timeout=20, message="the approved command to run")
     sweep_until(lambda: state_of(claude) == AgentState.IDLE, message="Claude back at its prompt")
     expect(page.locator(f"#need-{claude.pk}")).to_have_count(0, timeout=10_000)  # the list follows the stream

@@ -158,7 +158,8 @@ def test_the_agent_page_lists_its_messages_with_their_status_and_reply(client, p
 def test_a_message_sent_from_the_page_is_the_operations(client, person, fleet):
     agent = fleet["shop-dev"]
 
-    response = client.post(f"/dashboard/agents/{agent.pk}/send", {"message": "  keep  spaces\n", "urgent": "on"})
+    response = client.post(f"/dashboard/agents/{agent.pk}/send", {"message": "  keep  spaces\n", "urgent": "on"},
+                           headers={"HX-Request": "true"})
 
     message = Message.objects.get(agent=agent)
     assert response.status_code == 200 and f"Message #{message.pk}" in response.content.decode()
@@ -166,7 +167,8 @@ def test_a_message_sent_from_the_page_is_the_operations(client, person, fleet):
 
 
 def test_an_empty_message_is_refused_with_the_apis_words_and_nothing_is_queued(client, person, fleet):
-    response = client.post(f"/dashboard/agents/{fleet['shop-dev'].pk}/send", {"message": ""})
+    response = client.post(f"/dashboard/agents/{fleet['shop-dev'].pk}/send", {"message": ""},
+                           headers={"HX-Request": "true"})
 
     assert response.status_code == 400 and "message:" in response.content.decode()
     assert not Message.objects.exists()
@@ -177,14 +179,14 @@ def test_an_answer_no_worker_took_says_it_is_not_confirmed(client, person, fleet
 
     monkeypatch.setattr(agents.operations, "wait_timeout", lambda agent_type: 0)
 
-    response = client.post(f"/dashboard/agents/{fleet['blog-pm'].pk}/approve")
+    response = client.post(f"/dashboard/agents/{fleet['blog-pm'].pk}/approve", headers={"HX-Request": "true"})
 
     assert response.status_code == 200
     assert "Approval sent, not confirmed yet: approve of blog:pm" in response.content.decode()
 
 
 def test_an_answer_to_a_stopped_agent_is_refused_with_the_apis_words(client, person, fleet):
-    response = client.post(f"/dashboard/agents/{fleet['gone'].pk}/deny")
+    response = client.post(f"/dashboard/agents/{fleet['gone'].pk}/deny", headers={"HX-Request": "true"})
 
     assert response.status_code == 400 and 'role="alert"' in response.content.decode()
 
@@ -334,3 +336,77 @@ def test_the_system_page_draws_delivery_latency_and_each_hosts_sweep_and_watcher
     assert "last 12.0 ms, longest of the last 3 30.0 ms" in page
     assert "0.5% of a core, at most 1.5% over the last 2 records" in page
     assert page.count("<polyline") == 2
+
+
+@pytest.mark.parametrize("path", ["/dashboard/agents/99999999999999999999999999", "/dashboard/standups/99999999999999999999999",
+                                  "/dashboard/agents/99999999999999999999999999/screen"])
+def test_an_id_past_any_row_is_not_found(client, person, path):
+    assert client.get(path).status_code == 404
+
+
+def test_a_move_of_an_id_past_any_row_is_refused_cleanly(client, person):
+    response = client.post("/dashboard/tasks/99999999999999999999999/move", {"status": "done"},
+                           headers={"HX-Request": "true"})
+
+    assert response.status_code == 400 and 'role="alert"' in response.content.decode()
+
+
+def test_a_team_torn_down_from_the_page_is_the_operations(client, person, fleet, monkeypatch):
+    import agents.selectors
+
+    monkeypatch.setattr(agents.selectors, "wait_timeout", lambda agent_type: 0)  # no worker here to wait for
+
+    response = client.post("/dashboard/teams/shop/teardown", headers={"HX-Request": "true"})
+    unknown = client.post("/dashboard/teams/no-such-team/teardown", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200 and "Team shop torn down." in response.content.decode()
+    assert Team.objects.get(name="shop").torn_down_at is not None
+    assert unknown.status_code == 400 and 'role="alert"' in unknown.content.decode()
+
+
+def test_htmx_is_told_to_show_refusals(client, person):
+    page = client.get("/").content.decode()
+
+    assert '"code": "[234]..", "swap": true' in page
+
+
+def test_an_htmx_request_after_the_session_ended_sends_the_page_to_log_in(client, fleet):
+    response = client.post(f"/dashboard/agents/{fleet['shop-dev'].pk}/send", {"message": "hi"},
+                           headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/dashboard/agents/1"})
+
+    assert response.status_code == 204 and response["HX-Redirect"] == "/login?next=%2Fdashboard%2Fagents%2F1"
+    assert not Message.objects.exists()
+
+
+def test_a_message_sent_without_javascript_comes_back_to_the_agents_page(client, person, fleet):
+    agent = fleet["shop-dev"]
+
+    response = client.post(f"/dashboard/agents/{agent.pk}/send", {"message": "hello"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/dashboard/agents/{agent.pk}"
+    assert "Message #" in response.content.decode() and Message.objects.get().body == "hello"
+
+
+def test_the_agent_page_shows_no_message_as_a_banner(client, person, fleet):
+    Message.objects.create(agent=fleet["shop-dev"], body="quiet", status="queued")
+
+    page = client.get(f"/dashboard/agents/{fleet['shop-dev'].pk}").content.decode()
+
+    assert 'class="said"' not in page
+
+
+def test_a_screen_link_is_shown_as_its_text_only(client, person, fleet):
+    agent = fleet["shop-dev"]
+    PaneScreen.objects.create(agent=agent, ansi="\x1b]8;;https://evil.example/\x1b\\Approve here\x1b]8;;\x1b\\",
+                              changed_at=timezone.now(), wanted_until=timezone.now())
+
+    screen = client.get(f"/dashboard/agents/{agent.pk}/screen").content.decode()
+
+    assert "Approve here" in screen and "evil.example" not in screen and "<a" not in screen
+
+
+def test_a_missing_agent_is_a_page_not_json(client, person):
+    response = client.get("/dashboard/agents/424242")
+
+    assert response.status_code == 404 and "No agent #424242." in response.content.decode()
+    assert response["Content-Type"].startswith("text/html")

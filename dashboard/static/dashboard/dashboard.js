@@ -48,7 +48,12 @@
   function follow(url, handlers) {
     const source = new EventSource(url);
     source.onopen = function () { if (status) status.textContent = "live"; };
-    source.onerror = function () { if (status) status.textContent = "reconnecting…"; };
+    source.onerror = function () {
+      if (!status) return;
+      // CLOSED: refused (logged out) or not a stream; the browser does not try again.
+      status.textContent = source.readyState === EventSource.CLOSED
+        ? "not live: reload the page (logged out, or the service stopped)" : "reconnecting…";
+    };
     Object.keys(handlers).forEach(function (name) {
       source.addEventListener(name, function (event) { handlers[name](JSON.parse(event.data)); });
     });
@@ -196,7 +201,7 @@
       pending.clear();
       if (!ids.length) return;
       const found = await fragment(overview.dataset.cards + "?ids=" + ids.join(","));
-      if (!found) return;
+      if (!found) { ids.forEach(function (id) { pending.add(id); }); return; } // next time
       const got = new Set();
       found.querySelectorAll("li.card").forEach(function (card) { got.add(card.dataset.agent); place(card); });
       ids.forEach(function (id) {
@@ -268,13 +273,12 @@
       const html = await pagePart(needs.dataset.refresh);
       if (html === null || html === needs.dataset.shown) return;
       needs.dataset.shown = html;
-      const focused = needs.contains(document.activeElement) ? document.activeElement : null;
-      const within = focused && focused.closest("[id]");
+      const focused = needs.contains(document.activeElement) ? document.activeElement.id : null;
       needs.innerHTML = html;
       if (window.htmx) window.htmx.process(needs);
-      if (focused) { // the keyboard stays where it was, or on the list if that item is gone
-        const again = within && document.getElementById(within.id);
-        (again ? again.querySelector("button") || again : needs.querySelector("h2")).focus();
+      if (focused !== null) { // the keyboard stays on the same button, or on the list if it is gone
+        const again = focused && document.getElementById(focused);
+        (again || needs.querySelector("h2")).focus();
       }
     });
     follow(needs.dataset.stream, { state: reread, message: reread });
@@ -297,11 +301,15 @@
     });
     taskBoard.addEventListener("dragleave", function (event) {
       const column = event.target.closest("section.column");
-      if (column) column.classList.remove("drop-here");
+      if (column && !column.contains(event.relatedTarget)) column.classList.remove("drop-here");
+    });
+    taskBoard.addEventListener("dragend", function () {
+      dragged = null;
+      taskBoard.querySelectorAll(".drop-here").forEach(function (c) { c.classList.remove("drop-here"); });
     });
     taskBoard.addEventListener("drop", function (event) {
       const column = event.target.closest("section.column");
-      if (!dragged || !column) return;
+      if (!dragged || !column || !dragged.dataset.moves.split(" ").includes(column.dataset.column)) return;
       event.preventDefault();
       column.classList.remove("drop-here");
       const form = dragged.querySelector("form.move");

@@ -105,7 +105,7 @@ class Command(OrchestratorCommand):
             token = startup_token()
             url = settings.TMUX_ORC.public_url or client.local_url(options["host"], options["port"])
             client.write_config(url.rstrip("/"), token)  # so this user's `tmux-orc agent list` just works
-            link = login_link(client.local_url(options["host"], options["port"])) or ""
+            link = login_link(url) or ""
         if "beat" in parts:
             schedule_ensure()
         host = settings.TMUX_ORC.agent_host
