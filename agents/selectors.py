@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -29,9 +29,18 @@ EXPLAIN_EVENTS = 5  # the changes of state `agent_explain` lists
 
 def health_score(agent: Agent) -> int:
     """0-100: what the state is worth, less 10 for each crash in the last 24 hours."""
-    crashes = agent.events.filter(to_state=AgentState.CRASHED,
-                                  created_at__gte=timezone.now() - timedelta(hours=24)).count()
-    return max(0, HEALTH_BY_STATE.get(agent.state, 0) - CRASH_PENALTY * crashes)
+    return health_of(agent.state, agent.events.filter(crashed_lately()).count())
+
+
+def crashed_lately(prefix: str = "") -> Q:
+    """The agent events that count against its health: crashes in the last 24 hours
+    (`prefix` "events__" to filter agents by them)."""
+    return Q(**{f"{prefix}to_state": AgentState.CRASHED,
+                f"{prefix}created_at__gte": timezone.now() - timedelta(hours=24)})
+
+
+def health_of(state: str, crashes: int) -> int:
+    return max(0, HEALTH_BY_STATE.get(state, 0) - CRASH_PENALTY * crashes)
 
 
 def agent_get(*, target: str) -> Agent:

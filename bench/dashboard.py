@@ -30,18 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.service import Service  # noqa: E402
+from bench.watcher import django_setup  # noqa: E402
 
 STATES = ["idle", "working", "waiting_approval", "stuck"]
-
-
-def django_setup(service: Service) -> None:
-    for name in [n for n in os.environ if n.startswith("TMUX_ORC_")] + ["DATABASE_URL", "REDIS_URL", "TMUX"]:
-        os.environ.pop(name, None)
-    os.environ.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", TMUX_ORC_DATA_DIR=str(service.data_dir),
-                      TMUX_ORC_CONFIG=service.env["TMUX_ORC_CONFIG"], DJANGO_ALLOW_ASYNC_UNSAFE="true")
-    import django
-
-    django.setup()
 
 
 def make_agents(count: int, teams: int) -> list:
@@ -79,7 +70,8 @@ def main() -> None:
     try:
         service.start()
         link = [m.group(1) for m in (re.search(r"Dashboard:\s+(\S+)", line) for line in service.lines) if m][-1]
-        django_setup(service)
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API keeps a loop in this thread
+        django_setup(service, "")
         from agents.models import Agent
         from orchestrator.changes import rows_changed
 

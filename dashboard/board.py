@@ -11,7 +11,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState
-from agents.selectors import CRASH_PENALTY, HEALTH_BY_STATE
+from agents.selectors import crashed_lately, health_of
 from tasks.models import Task, TaskStatus
 
 # Most urgent first: what rolls up to a team's header and sorts a team to the top.
@@ -87,15 +87,14 @@ class Group:
 def cards(*, agent_ids: list[int] | None = None) -> list[Card]:
     """The live agents (or those of `agent_ids`, stopped ones too), with their health score
     and current task, in three queries whatever their number."""
-    crashes = Count("events", filter=Q(events__to_state=AgentState.CRASHED,
-                                       events__created_at__gte=timezone.now() - timedelta(hours=24)))
+    crashes = Count("events", filter=crashed_lately("events__"))
     working_on = Task.objects.filter(status__in=CURRENT_TASK).order_by("-updated_at")
     agents = (Agent.objects.select_related("team").annotate(crashes=crashes)
               .prefetch_related(Prefetch("tasks", queryset=working_on, to_attr="current_tasks")))
     agents = agents.filter(pk__in=agent_ids) if agent_ids is not None else agents.filter(state__in=LIVE_STATES)
     found = []
     for agent in agents:
-        health = max(0, HEALTH_BY_STATE.get(agent.state, 0) - CRASH_PENALTY * agent.crashes)
+        health = health_of(agent.state, agent.crashes)
         tasks = sorted(agent.current_tasks, key=lambda task: CURRENT_TASK.index(task.status))
         found.append(Card(agent, health, tasks[0] if tasks else None))
     for card, segments in zip(found, strips([card.agent for card in found]), strict=True):

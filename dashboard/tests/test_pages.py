@@ -117,12 +117,14 @@ def test_the_overview_counts_agents_by_state(client, person, fleet):
 def test_a_card_shows_the_task_health_and_restarts(client, person, fleet):
     AgentEvent.objects.create(agent=fleet["solo"], from_state="idle", to_state="crashed", signal="process",
                               created_at=timezone.now())
+    AgentEvent.objects.create(agent=fleet["shop-qa"], from_state="idle", to_state="crashed", signal="process",
+                              created_at=timezone.now())  # once today: 10 points off its health
 
     cards = client.get(f"/dashboard/cards?ids={fleet['shop-qa'].pk},{fleet['solo'].pk}").content.decode()
 
     qa = cards[cards.index(f'id="agent-{fleet["shop-qa"].pk}"'):cards.index(f'id="agent-{fleet["solo"].pk}"')]
     solo = cards[cards.index(f'id="agent-{fleet["solo"].pk}"'):]
-    assert "Add the login form" in qa and "(In Progress)" in qa and 'value="100"' in qa
+    assert "Add the login form" in qa and "(In Progress)" in qa and 'value="90"' in qa
     assert 'value="0"' in solo and "<dt>Restarts</dt><dd>3</dd>" in solo
 
 
