@@ -20,9 +20,13 @@ from agents.gateway import Gateway
 ROOT = Path(__file__).resolve().parent
 RECORDER = ROOT / "tests" / "programs" / "recorder.py"
 TEST_CONFIG = ROOT / "tests" / "orchestrator-test.toml"
-CLAUDE = ROOT / "tests" / "claude" / "node_modules" / ".bin" / "claude"
+NPM_BIN = ROOT / "tests" / "claude" / "node_modules" / ".bin"  # bin/setup.sh: setup_test_agents
+CLAUDE = NPM_BIN / "claude"
 CLAUDE_API_KEY = "sk-ant-api03-test-only-" + "0123456789abcdefghij"
-CODEX = ROOT / "tests" / "claude" / "node_modules" / ".bin" / "codex"
+CODEX = NPM_BIN / "codex"
+GEMINI = NPM_BIN / "gemini"
+OPENCODE = NPM_BIN / "opencode"
+AIDER = ROOT / "tests" / "aider" / "venv" / "bin" / "aider"
 # A provider of its own (no sign-in), the project trusted (no trust dialog), no update check,
 # no retries. An unknown model name: a known one opens a "Try new model" dialog that takes
 # the first message.
@@ -253,11 +257,13 @@ def worker(tmux_socket, tmp_path, monkeypatch):
 
 
 def require_installed(program: Path, name: str) -> None:
-    """A test of a real agent program skips where bin/test could not install it; in CI, fails."""
+    """A test of a real agent program skips where bin/test could not install it (no npm, or
+    a registry out of reach); in CI, fails."""
     if not program.exists():
+        source = "pip (tests/aider)" if program == AIDER else "npm (tests/claude)"
         if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed (bin/test installs it with npm)")
-        pytest.skip(f"{name} is not installed: run bin/test, which installs it with npm")
+            pytest.fail(f"{name} is not installed (bin/test installs it with {source})")
+        pytest.skip(f"{name} is not installed: run bin/test, which installs it with {source}")
 
 
 @pytest.fixture
@@ -315,6 +321,95 @@ def codex_profile(openai_stub, tmp_path, project_dir, monkeypatch):
     codex = {"command": f"{CODEX} --no-daemon", "env": env, "hooks": "codex"}
     monkeypatch.setattr(settings.TMUX_ORC, "profiles", {**settings.TMUX_ORC.profiles, "codex": codex})
     return "codex"
+
+
+@pytest.fixture
+def chat_stub():
+    """The local OpenAI chat completions stub (Aider, opencode); see tests/chat_stub.py."""
+    from tests.chat_stub import ChatStub
+
+    server = ChatStub()
+    server.url = server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gemini_stub():
+    """The local Gemini API stub; see tests/gemini_stub.py."""
+    from tests.gemini_stub import GeminiStub
+
+    server = GeminiStub()
+    server.url = server.start()
+    yield server
+    server.stop()
+
+
+def use_profile(monkeypatch, name: str, **spec) -> str:
+    """Configure the profile `name` for this test, as `[agents.profiles.NAME]` would."""
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", {**settings.TMUX_ORC.profiles, name: spec})
+    return name
+
+
+# Aider's model: with a metadata file of its own it fetches no price list from the internet.
+AIDER_MODEL = {"openai/stub-model": {"max_tokens": 8192, "max_input_tokens": 200000, "max_output_tokens": 8192,
+                                     "input_cost_per_token": 0, "output_cost_per_token": 0,
+                                     "litellm_provider": "openai", "mode": "chat"}}
+
+
+@pytest.fixture
+def aider_profile(chat_stub, tmp_path, monkeypatch):
+    """The aider profile, pointed at the installed Aider and the chat completions stub."""
+    require_installed(AIDER, "Aider")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "model.json").write_text(json.dumps(AIDER_MODEL))
+    command = (f"{AIDER} --model openai/stub-model --openai-api-base {chat_stub.url} --no-check-update "
+               "--no-show-release-notes --no-show-model-warnings --analytics-disable --no-git --map-tokens 0 "
+               f"--no-detect-urls --edit-format diff --model-metadata-file {home / 'model.json'}")
+    env = {"HOME": str(home), "OPENAI_API_KEY": "dummy", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    return use_profile(monkeypatch, "aider", command=command, env=env)
+
+
+# No sign-in, trust or update dialogs, no telemetry; the model is Gemini's own name.
+GEMINI_SETTINGS = {
+    "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+    "general": {"disableAutoUpdate": True, "disableUpdateNag": True},
+    "privacy": {"usageStatisticsEnabled": False}, "telemetry": {"enabled": False}, "ide": {"enabled": False},
+    "model": {"name": "gemini-2.5-flash"},
+}
+
+
+@pytest.fixture
+def gemini_profile(gemini_stub, tmp_path, monkeypatch):
+    """The gemini profile, pointed at the installed Gemini CLI and the Gemini API stub."""
+    require_installed(GEMINI, "Gemini CLI")
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    (home / ".gemini" / "settings.json").write_text(json.dumps(GEMINI_SETTINGS))
+    env = {"HOME": str(home), "GEMINI_API_KEY": "dummy", "GOOGLE_GEMINI_BASE_URL": gemini_stub.url}
+    return use_profile(monkeypatch, "gemini", command=str(GEMINI), env=env)
+
+
+def opencode_config(url: str) -> dict:
+    """opencode's config: one provider, the stub, asking before every command and edit."""
+    provider = {"npm": "@ai-sdk/openai-compatible", "name": "Local stub",
+                "options": {"baseURL": url, "apiKey": "dummy"}, "models": {"stub-model": {"name": "Stub Model"}}}
+    return {"provider": {"stub": provider}, "model": "stub/stub-model", "small_model": "stub/stub-model",
+            "enabled_providers": ["stub"], "permission": {"bash": "ask", "edit": "ask"}, "autoupdate": False,
+            "share": "disabled"}
+
+
+@pytest.fixture
+def opencode_profile(chat_stub, tmp_path, monkeypatch):
+    """The opencode profile, pointed at the installed opencode and the chat completions stub."""
+    require_installed(OPENCODE, "opencode")
+    home = tmp_path / "home"
+    (home / ".config" / "opencode").mkdir(parents=True)
+    (home / ".config" / "opencode" / "opencode.json").write_text(json.dumps(opencode_config(chat_stub.url)))
+    quiet = ("MODELS_FETCH", "AUTOUPDATE", "LSP_DOWNLOAD", "DEFAULT_PLUGINS", "CLAUDE_CODE", "SHARE")
+    env = {"HOME": str(home), **{f"OPENCODE_DISABLE_{name}": "1" for name in quiet}}
+    return use_profile(monkeypatch, "opencode", command=str(OPENCODE), env=env)
 
 
 @pytest.fixture

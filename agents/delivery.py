@@ -100,7 +100,7 @@ def _deliver(agent: Agent, message: Message, profile: Profile, gateway: Gateway)
         if pane is None or (pane.session_name, pane.window_name) != (agent.session_name, agent.name):
             raise DeliveryFailed(f"the window of {agent.target} is gone")
         state = classify_screen(screen, profile)
-        busy = state != AgentState.IDLE
+        busy = state != AgentState.IDLE or took_message_lately(agent, profile)
         if message.status == MessageStatus.QUEUED:
             if _expired(message):
                 return True
@@ -119,6 +119,15 @@ def _deliver(agent: Agent, message: Message, profile: Profile, gateway: Gateway)
         _record(message, status=MessageStatus.FAILED, error=str(error)[:1000])
         log.warning("message %s to %s failed: %s", message.pk, agent.target, error)
     return True
+
+
+def took_message_lately(agent: Agent, profile: Profile) -> bool:
+    """The agent took a message less than its profile's `busy_after_submit` ago: a program
+    that shows its work late (opencode) is busy then, whatever its screen says."""
+    if not profile.busy_after_submit:
+        return False
+    since = timezone.now() - timedelta(seconds=profile.busy_after_submit)
+    return agent.messages.filter(status=MessageStatus.DELIVERED, delivered_at__gt=since).exists()
 
 
 def _screen(gateway: Gateway, agent: Agent) -> str:
@@ -200,7 +209,7 @@ def _pauses():
 
 def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> str:
     """Stop the agent's work; the settled screen after it."""
-    gateway.send_keys(agent.tmux_pane_id, *profile.interrupt_keys)
+    _press_one_by_one(gateway, agent, profile.interrupt_keys)
     _note(message, f"urgent: pressed {' '.join(profile.interrupt_keys)} to interrupt")
     ready = lambda s: classify_screen(s, profile) == AgentState.IDLE  # noqa: E731
     if _wait(gateway, agent, ready, settings.TMUX_ORC.delivery_timeout) is None:
@@ -208,6 +217,17 @@ def _interrupt(agent: Agent, message: Message, profile: Profile, gateway: Gatewa
     # Claude Code draws its prompt first and puts the interrupted text back a moment later:
     # let the screen settle, so that text is seen (and cleared) before ours is typed.
     return _wait_until_still(gateway, agent, STILL_FOR)
+
+
+KEY_GAP = 0.3  # seconds between the keys of a sequence: two Escapes sent together reach a
+# program as one Alt-Escape (opencode wants two, the first only arms the second)
+
+
+def _press_one_by_one(gateway: Gateway, agent: Agent, keys: tuple[str, ...]) -> None:
+    for index, key in enumerate(keys):
+        if index:
+            time.sleep(KEY_GAP)
+        gateway.send_keys(agent.tmux_pane_id, key)
 
 
 STILL_FOR = 0.6  # seconds a screen must stay the same to count as settled
@@ -245,12 +265,25 @@ def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gatewa
             _note(message, "text found in the input from the interrupted attempt; not typed again")
             return
         if already:
-            gateway.send_keys(pane, *profile.clear_input_keys)
+            _clear(agent, profile, gateway, already)
             _note(message, f"cleared text left in the input: {already[:80]!r}")
-            if _wait(gateway, agent, lambda s: input_text(s, profile) == "", 5) is None:
-                raise DeliveryFailed("the agent's input could not be cleared")
     gateway.type_text(pane, message.body)
     _record(message, typed_at=timezone.now())
+
+
+MAX_CLEAR_PRESSES = 40
+
+
+def _clear(agent: Agent, profile: Profile, gateway: Gateway, text: str) -> None:
+    """Empty the agent's input: the profile's clear keys empty a line (and join it to the
+    one above), so a text of several lines takes several presses."""
+    for _ in range(min(text.count("\n") + 2, MAX_CLEAR_PRESSES)):
+        gateway.send_keys(agent.tmux_pane_id, *profile.clear_input_keys)
+        left = _wait(gateway, agent, lambda s: input_text(s, profile) != text, 1)
+        text = input_text(left, profile) if left is not None else text
+        if text == "":
+            return
+    raise DeliveryFailed("the agent's input could not be cleared")
 
 
 def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) -> None:
@@ -264,6 +297,8 @@ def _submit(agent: Agent, message: Message, profile: Profile, gateway: Gateway) 
         before = _screen(gateway, agent)
     if message.submitted_at is not None and _taken(before, before, profile):
         return _delivered(message, "was already submitted by the interrupted attempt", agent=agent)
+    if profile.submit_delay:  # a program that takes a quick Enter as part of the paste
+        time.sleep(profile.submit_delay)
     while message.submit_presses < MAX_SUBMIT_PRESSES:
         # Written before the key goes: a worker killed in between leaves a row that says
         # "maybe submitted", and the one taking over looks at the screen, not for the text.

@@ -15,6 +15,7 @@ from agents.serializers import (
     BroadcastSerializer,
     HistoryQuerySerializer,
     ListQuerySerializer,
+    RestartSerializer,
     MessageSerializer,
     OperationResultSerializer,
     ReportResultSerializer,
@@ -98,14 +99,15 @@ def agents_list(caller, query):
     return page(agents, query, AgentSerializer)
 
 
-@operation("agents_restart", "POST", "/agents/restart", summary="Restart an agent", body=TargetSerializer,
+@operation("agents_restart", "POST", "/agents/restart", summary="Restart an agent", body=RestartSerializer,
            responses=OPERATION_RESPONSES)
 def agents_restart(caller, data):
-    """Start the agent's program again in the same window, briefed again (people and lead
-    agents only)."""
+    """Start the agent's program again in the same window (people and lead agents only). By
+    default a program whose profile can resume continues its last conversation and gets a
+    short note; `resume=false` starts it fresh, briefed again."""
     agent = selectors.agent_get(target=data["target"])
     caller.require_lead("restart agents", of=agent)
-    return operation_result(services.agent_restart(agent=agent, requested_by=caller.name))
+    return operation_result(services.agent_restart(agent=agent, requested_by=caller.name, resume=data["resume"]))
 
 
 @operation("agents_kill", "POST", "/agents/kill", summary="Kill an agent", body=TargetSerializer,

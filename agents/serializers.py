@@ -43,6 +43,12 @@ class TargetSerializer(StrictSerializer):
     target = StrictCharField(max_length=129, validators=[TARGET], help_text="session:window")
 
 
+class RestartSerializer(TargetSerializer):
+    resume = StrictBooleanField(required=False, default=True,
+                                help_text="Continue the program's last conversation where its profile says how "
+                                          "(resume_args); false: start it fresh and brief it again.")
+
+
 class StatusQuerySerializer(TargetSerializer):
     include_activity = StrictBooleanField(required=False, default=False)
     explain = StrictBooleanField(required=False, default=False,

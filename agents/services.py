@@ -143,8 +143,10 @@ def agent_spawn(
         return _request(agent, OperationKind.SPAWN, requested_by)
 
 
-def agent_restart(*, agent: Agent, requested_by: str = "") -> AgentOperation:
-    """Ask the worker to start the agent's program again in the same window. A restart
+def agent_restart(*, agent: Agent, requested_by: str = "", resume: bool = True) -> AgentOperation:
+    """Ask the worker to start the agent's program again in the same window. With `resume`
+    and a profile that names how (`resume_args`), the program continues its last
+    conversation and gets a short note instead of its whole briefing again. A restart
     already waiting or under way is returned instead of asking for a second one."""
     if agent.state == AgentState.STOPPED:
         raise Conflict(f"{agent.target} was killed; spawn a new agent instead of restarting it")
@@ -156,7 +158,12 @@ def agent_restart(*, agent: Agent, requested_by: str = "") -> AgentOperation:
             return under_way
         if requested_by != "recovery":  # a person's restart gives recovery a fresh start
             Agent.objects.filter(pk=agent.pk).update(recovery_attempts=0, next_recovery_at=None)
-        return _request(agent, OperationKind.RESTART, requested_by)
+        return _request(agent, OperationKind.RESTART, requested_by, argument=RESUME if resume else FRESH)
+
+
+RESUME, FRESH = "resume", "fresh"  # a restart's argument
+RESUMED_NOTE = ("You were restarted by the orchestrator and your last conversation was resumed: carry on with "
+                "your task where you left off.")
 
 
 def agent_kill(*, agent: Agent, requested_by: str = "") -> AgentOperation:
@@ -257,7 +264,7 @@ def _finish(operation: AgentOperation, status: str, error: str = "") -> None:
     )
 
 
-def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
+def _window_spec(agent: Agent, resume: bool = False) -> tuple[WindowSpec, Profile]:
     profile = get_profile(agent.profile)
     if profile is None:
         raise InvalidInput(f"profile {agent.profile!r} is no longer configured")
@@ -272,7 +279,7 @@ def _window_spec(agent: Agent) -> tuple[WindowSpec, Profile]:
         **base_environment(), **dict(profile.env), "TMUX_ORC_AGENT_ID": str(agent.pk),
         "TMUX_ORC_AGENT_TARGET": agent.target, "TMUX_ORC_URL": public_url(), "TMUX_ORC_TOKEN": token,
     }
-    argv = profile.argv
+    argv = [*profile.argv, *(profile.resume_args if resume else ())]
     if settings.TMUX_ORC.agent_mcp and profile.mcp_config_option:
         argv = [*argv, profile.mcp_config_option, _mcp_config_write(agent, token)]
     argv = [*argv, *hooks_arguments(agent, profile.hooks)]
@@ -309,8 +316,9 @@ def agent_pane(gateway: Gateway, agent: Agent) -> PaneInfo | None:
     return None
 
 
-def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None:
-    """Record the new program, and queue its briefing as its first message (once)."""
+def _started(agent: Agent, window: CreatedWindow, reason: str, resumed: bool = False, **fields) -> None:
+    """Record the new program, and queue its briefing as its first message (once); a program
+    that resumed its conversation gets a short note instead."""
     now = timezone.now()
     agent.set_state(
         AgentState.STARTING, reason,
@@ -320,7 +328,10 @@ def _started(agent: Agent, window: CreatedWindow, reason: str, **fields) -> None
     agent.messages.filter(kind=MessageKind.BRIEFING, status=MessageStatus.QUEUED).update(
         status=MessageStatus.FAILED, error="superseded: the agent was started again"
     )
-    briefing = "\n\n".join(part for part in [agent.briefing, *context_briefs(agent)] if part)
+    if resumed:  # it remembers its briefing: a short note says what happened
+        briefing = RESUMED_NOTE
+    else:
+        briefing = "\n\n".join(part for part in [agent.briefing, *context_briefs(agent)] if part)
     if briefing:
         Message.objects.create(agent=agent, kind=MessageKind.BRIEFING, body=briefing, sender="orchestrator")
     enqueue_delivery(agent)
@@ -339,14 +350,17 @@ def _spawn(agent: Agent, gateway: Gateway, argument: str = "") -> None:
 
 
 def _restart(agent: Agent, gateway: Gateway, argument: str = "") -> None:
-    spec, _ = _window_spec(agent)
+    profile = get_profile(agent.profile)
+    resume = argument != FRESH and bool(profile and profile.resume_args)
+    spec, _ = _window_spec(agent, resume=resume)
     pane = agent_pane(gateway, agent) if agent.tmux_pane_id else None
     if pane is not None:
         pid = gateway.respawn(pane.pane_id, command=spec.command, cwd=spec.cwd, env=spec.env)
         window = CreatedWindow(pane.session_id, pane.window_id, pane.pane_id, pid)
     else:
         window = gateway.create_window(spec)
-    _started(agent, window, "restarted", restart_count=agent.restart_count + 1)
+    how = f"restarted, resuming its conversation ({' '.join(profile.resume_args)})" if resume else "restarted"
+    _started(agent, window, how, resumed=resume, restart_count=agent.restart_count + 1)
 
 
 def _kill(agent: Agent, gateway: Gateway, argument: str = "") -> None:

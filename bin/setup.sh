@@ -36,14 +36,24 @@ find_python() {
 
 # The real agent programs the tests run (tests/claude: Claude Code from npm).
 setup_test_agents() {
-  local dir=tests/claude
+  # The agent programs the tests run for real, at the versions in tests/claude/package-lock.json
+  # (Claude Code, Codex, Gemini CLI, opencode) and tests/aider/requirements.txt (Aider, in a
+  # virtual environment of its own). One that cannot be installed is skipped by its tests.
+  local dir=tests/claude aider=tests/aider
   if ! command -v npm >/dev/null 2>&1; then
-    echo "npm not found: the tests against the real Claude Code will be skipped." >&2
-    return 0
-  fi
-  if [ ! -x "$dir/node_modules/.bin/claude" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.installed" ]; then
+    echo "npm not found: the tests against the real Claude Code, Codex, Gemini CLI and opencode will be skipped." >&2
+  elif [ ! -e "$dir/node_modules/.installed" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.installed" ]; then
     echo "Installing the agent programs for the tests (npm, $dir) ..." >&2
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules/.installed"
+    # `npm install`, not `npm ci`: the lock cannot list opencode's builds for other platforms
+    # (the registry here has only this one's), and `npm ci` refuses a lock that lacks them.
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules/.installed"
+  fi
+  if [ ! -e "$aider/venv/.installed" ] || [ "$aider/requirements.txt" -nt "$aider/venv/.installed" ]; then
+    echo "Installing Aider for the tests (pip, $aider/venv) ..." >&2
+    { [ -x "$aider/venv/bin/python" ] || "$(find_python)" -m venv "$aider/venv"; } &&
+      "$aider/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$aider/requirements.txt" &&
+      touch "$aider/venv/.installed" ||
+      echo "Aider could not be installed: its tests will be skipped." >&2
   fi
 }
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from django.conf import settings
 from django.utils import timezone
 
+from agents.delivery import took_message_lately
 from agents.gateway import PaneInfo
 from agents.hooks import HOOK_TRUSTED_FOR, hook_outranks_screen
 from agents.models import Agent, AgentState, Signal, StateSeen
@@ -60,6 +61,9 @@ def seen(agent: Agent, activity: datetime, screen: str | None, profile: Profile 
         evidence = ""
     if state is None and agent.state == AgentState.STARTING and readable:
         state, evidence = AgentState.STARTING, "its input is not drawn yet"
+    if state == AgentState.IDLE and agent.state == AgentState.WORKING and profile and took_message_lately(agent, profile):
+        state, evidence = AgentState.WORKING, (f"it took a message less than {profile.busy_after_submit:.0f} s ago "
+                                               "and shows its work late")
     if state is None:  # no input on screen means busy; for a program we cannot read, its output
         state = AgentState.WORKING if readable or quiet < RECENT_OUTPUT_SECONDS else AgentState.IDLE
         evidence = ("no input on screen: busy" if readable else

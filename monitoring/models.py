@@ -8,6 +8,7 @@ class AlertKind(models.TextChoices):
     STUCK = "stuck"
     WAITING_APPROVAL = "waiting_approval"
     RECOVERY_FAILED = "recovery_failed"
+    SCREEN_MARKERS = "screen_markers"  # the profile's markers do not seem to match the program's screen
 
 
 class DeliveryStatus(models.TextChoices):

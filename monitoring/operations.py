@@ -35,6 +35,11 @@ HealthSerializer = inline_serializer(
             child=serializers.DictField(child=serializers.IntegerField()),
             help_text="Per host, how often `tmux-orc server start` restarted each of its processes "
                       "(web, worker, watcher, beat) since it started."),
+        "profile_versions": serializers.DictField(
+            child=serializers.DictField(child=serializers.CharField()),
+            help_text="Per host, the agent programs its worker found at another version than the one their "
+                      "profile's screen markers were read from (profile: what was found), checked when the "
+                      "worker starts; `tmux-orc profiles check` on the host says more."),
         "response_time_ms": serializers.FloatField(),
     },
 )

@@ -76,6 +76,7 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
         "checks": results,
         "checks_performed": list(CHECKS),
         "restarts": service_restarts(),
+        "profile_versions": profile_versions(),
         "response_time_ms": round((time.monotonic() - started) * 1000, 1),
     }
     if include_diagnostics:
@@ -84,6 +85,17 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
             "agents_by_state": agents_by_state(),
         }
     return health
+
+
+def profile_versions() -> dict[str, dict[str, str]]:
+    """Per host, the agent programs its worker found at a version other than the one their
+    profile's screen markers were read from (checked when the worker starts)."""
+    found: dict[str, dict[str, str]] = {}
+    for row in Heartbeat.objects.filter(name__startswith="profiles:"):
+        host = row.name.removeprefix("profiles:")
+        found[host] = {name: check.get("detail", "") for name, check in row.details.items()
+                       if isinstance(check, dict) and check.get("status") == "different"}
+    return {host: programs for host, programs in found.items() if programs}
 
 
 def service_restarts() -> dict[str, dict[str, int]]:

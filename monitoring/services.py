@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.gateway import Gateway, PaneInfo, TmuxError, local_gateway
 from agents.hooks import HOOK_TRUSTED_FOR
 from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState, Message, MessageStatus, Signal, agents_set_states
-from agents.profiles import all_profiles
+from agents.profiles import all_profiles, versions_check
 from agents.screens import reply_after
 from agents.selectors import hosts_with_live_agents
 from agents.enqueue import enqueue_delivery
@@ -170,6 +170,20 @@ def watcher_heartbeat(*, host: str, cpu_percent: float, panes: int) -> None:
 
 def worker_started() -> None:
     _heartbeat(settings.TMUX_ORC.agent_host, {}, time.monotonic(), just_started=True)
+    profile_versions_record(host=settings.TMUX_ORC.agent_host)
+
+
+def profile_versions_record(*, host: str) -> list:
+    """Check the version of each agent program installed on this host against the version its
+    profile's screen markers were read from; warn of each that differs, and keep what was
+    found (`profiles:<host>`) for /monitor/health."""
+    checks = [check for check in versions_check() if check.status != "not installed"]
+    for check in checks:
+        if check.mismatch:
+            log.warning("profile %s: %s %s", check.profile, check.program, check.detail)
+    _beat(f"profiles:{host}", {c.profile: {"program": c.program, "expected": c.expected, "found": c.found,
+                                           "status": c.status, "detail": c.detail} for c in checks})
+    return checks
 
 
 def local_gateway_running() -> bool:
@@ -188,15 +202,32 @@ def beat_heartbeat() -> None:
     Heartbeat.objects.update_or_create(name="beat", defaults={"seen_at": timezone.now()})
 
 
+INPUT_NEVER_FOUND = timedelta(minutes=2)  # a program still starting this long: its input is not read
+
+
+def _markers_may_not_match(agent: Agent) -> str:
+    profile = all_profiles().get(agent.profile)
+    read_from = f" (read from {profile.program} {profile.version})" if profile and profile.version else ""
+    return (f"the screen markers of profile {agent.profile}{read_from} may not match the program installed on host "
+            f"{agent.host}; `tmux-orc profiles check` there says which version it is")
+
+
 def _raise_alerts(agents: list[Agent], before: dict[int, str]) -> None:
     """Crashes and stuck agents as they happen; permission prompts left waiting too long."""
     waited_too_long = timezone.now() - timedelta(seconds=settings.TMUX_ORC.approval_alert_after)
+    never_drawn = timezone.now() - INPUT_NEVER_FOUND
     for agent in agents:
         changed = before[agent.pk] != agent.state
         if changed and agent.state == AgentState.CRASHED:
             alert_raise(agent=agent, kind=AlertKind.CRASHED, text=f"{agent.target} crashed: {agent.state_reason}")
         elif changed and agent.state == AgentState.STUCK:
-            alert_raise(agent=agent, kind=AlertKind.STUCK, text=f"{agent.target} is stuck: {agent.state_reason}")
+            alert_raise(agent=agent, kind=AlertKind.STUCK, text=f"{agent.target} is stuck: {agent.state_reason}. "
+                        f"If it is in fact idle, {_markers_may_not_match(agent)}")
+        elif agent.state == AgentState.STARTING and agent.state_changed_at < never_drawn:
+            seconds = (timezone.now() - agent.state_changed_at).total_seconds()
+            alert_raise(agent=agent, kind=AlertKind.SCREEN_MARKERS,
+                        text=f"{agent.target}: its input has not been found on its screen {seconds:.0f} s after it "
+                             f"started: {_markers_may_not_match(agent)}")
         elif agent.state == AgentState.WAITING_APPROVAL and agent.state_changed_at < waited_too_long:
             minutes = (timezone.now() - agent.state_changed_at).total_seconds() / 60
             alert_raise(agent=agent, kind=AlertKind.WAITING_APPROVAL,

@@ -23,6 +23,8 @@ Commands:
   server start [--host] [--port] [--workers] [--reload]
                                          run the web server, worker, watcher and beat
   watcher                                this host's watcher alone (server start runs it)
+  profiles list|check                    agent profiles; is each program the version its
+                                         screen markers were read from?
   token create|list|revoke               API tokens
   mcp                                    the MCP server on stdin/stdout (HTTP: /mcp)
   createsuperuser                        a login for the admin

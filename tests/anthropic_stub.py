@@ -20,11 +20,6 @@ from tests.model_stub import ModelStub, Reply, read_json, send_events
 
 @dataclass
 class AnthropicStub(ModelStub):
-    # -- the script -----------------------------------------------------------------------
-    def reply_tool(self, name: str, arguments: dict, delay: float = 0.0) -> None:
-        with self.lock:
-            self.script.append(Reply(tool=(name, arguments), delay=delay))
-
     # -- what Claude Code sent ------------------------------------------------------------
     def submitted(self) -> list[str]:
         """What the user submitted, in order: the new user text that opened each turn.
@@ -39,6 +34,16 @@ class AnthropicStub(ModelStub):
                 text = block.get("text", "") if block.get("type") == "text" else ""
                 if text and not text.startswith(("<system-reminder>", "[Request interrupted")):
                     texts.append(text)
+        return texts
+
+    def conversation(self, index: int = -1) -> list[str]:
+        """The user texts a turn carried, earlier turns included: what Claude Code remembers."""
+        texts = []
+        for message in self.turns()[index].get("messages", []):
+            content = message.get("content", [])
+            if message.get("role") == "user":
+                texts += [content] if isinstance(content, str) else [
+                    block.get("text", "") for block in content if block.get("type") == "text"]
         return texts
 
     # -- serving --------------------------------------------------------------------------

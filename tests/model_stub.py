@@ -30,16 +30,25 @@ class ModelStub:
         with self.lock:
             self.script.append(Reply(text=text, delay=delay))
 
-    def turns(self) -> list[dict]:
-        """The requests that were turns of the conversation: they offer tools."""
+    def reply_tool(self, name: str, arguments: dict, delay: float = 0.0) -> None:
+        """The next turn asks to run the tool `name` (the program then asks for permission)."""
         with self.lock:
-            return [r for r in self.requests if r.get("tools")]
+            self.script.append(Reply(tool=(name, arguments), delay=delay))
+
+    def is_turn(self, request: dict) -> bool:
+        """A turn of the conversation offers tools; side requests (titles, summaries) do not."""
+        return bool(request.get("tools"))
+
+    def turns(self) -> list[dict]:
+        """The requests that were turns of the conversation."""
+        with self.lock:
+            return [r for r in self.requests if self.is_turn(r)]
 
     def take(self, request: dict, default: Reply) -> Reply:
         """Record `request`; a turn gets the next scripted reply, anything else `default`."""
         with self.lock:
             self.requests.append(request)
-            return self.script.pop(0) if request.get("tools") and self.script else default
+            return self.script.pop(0) if self.is_turn(request) and self.script else default
 
     def turn_answered(self) -> None:
         with self.lock:

@@ -179,3 +179,19 @@ def test_a_scripted_turn_is_seen_idle_working_waiting_for_approval_then_idle(cla
     it = iter(seen)
     assert all(state in it for state in expected), seen  # in this order (other looks may come between)
     assert seen[-1] == AgentState.IDLE
+
+
+def test_an_automatic_restart_resumes_claudes_conversation(claude, stub):
+    deliver(claude, "remember the word PELICAN")
+    sweep_until(lambda: state_of(claude) == AgentState.IDLE, message="idle after the turn")
+    turns, last = len(stub.turns()), claude.messages.order_by("-pk").first().pk
+
+    services.agent_restart(agent=claude, requested_by="recovery")
+
+    note = wait_for(lambda: claude.messages.filter(kind=MessageKind.BRIEFING, pk__gt=last).first(),
+                    message="the note after the restart")
+    assert note.body == services.RESUMED_NOTE
+    sweep_until(lambda: len(stub.turns()) > turns, timeout=60, message="the first turn after the restart")
+    remembered = stub.conversation(turns)
+    assert any("remember the word PELICAN" in text for text in remembered), remembered
+    assert stub.submitted().count("You are the QA agent; reply briefly.") == 1

@@ -86,9 +86,13 @@ class Command(OrchestratorCommand):
         add_watch_argument(status)
         explain = actions.add_parser("explain", help="why the agent is in its state: signal, screen read, last hook")
         explain.add_argument("target", help="session:window")
-        for name, text in [("restart", "restart the agent's program"), ("kill", "remove the agent's window"),
+        for name, text in [("kill", "remove the agent's window"),
                            ("deny", "refuse the permission prompt on the agent's screen")]:
             actions.add_parser(name, help=text).add_argument("target", help="session:window")
+        restart = actions.add_parser("restart", help="restart the agent's program (resuming its conversation where "
+                                                     "its profile can)")
+        restart.add_argument("target", help="session:window")
+        restart.add_argument("--fresh", action="store_true", help="start a new conversation and brief it again")
         approve = actions.add_parser("approve", help="approve the permission prompt on the agent's screen")
         approve.add_argument("target", help="session:window")
         approve.add_argument("--choice", type=int, help="the option number to pick (default: the first)")
@@ -112,7 +116,7 @@ class Command(OrchestratorCommand):
                       briefing_message=options["briefing"], profile=options["profile"], name=options["name"])
 
     def do_restart(self, options):
-        self._outcome(options, "agents_restart", target=options["target"])
+        self._outcome(options, "agents_restart", target=options["target"], resume=not options["fresh"])
 
     def do_kill(self, options):
         self._outcome(options, "agents_kill", target=options["target"])
