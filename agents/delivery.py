@@ -252,6 +252,10 @@ def _type_once(agent: Agent, message: Message, profile: Profile, gateway: Gatewa
     if message.typed_at is not None:
         return
     pane = agent.tmux_pane_id
+    if message.kind == MessageKind.BRIEFING:
+        # A program just started may draw its input before it is ready for it (Gemini CLI
+        # loading a resumed session redraws and drops what was typed): let it settle first.
+        screen = _wait_until_still(gateway, agent, STILL_FOR)
     if profile.input_style:
         if input_text(screen, profile) is None:  # interrupted a moment ago, or still drawing
             screen = _wait(gateway, agent, lambda s: input_text(s, profile) is not None,
@@ -276,9 +280,11 @@ MAX_CLEAR_PRESSES = 40
 
 def _clear(agent: Agent, profile: Profile, gateway: Gateway, text: str) -> None:
     """Empty the agent's input: the profile's clear keys empty a line (and join it to the
-    one above), so a text of several lines takes several presses."""
+    one above), so a text of several lines takes several presses. A profile that clears
+    with Backspace alone presses it once per character (and once more), all at once."""
+    by_character = profile.clear_input_keys == ("BSpace",)
     for _ in range(min(text.count("\n") + 2, MAX_CLEAR_PRESSES)):
-        gateway.send_keys(agent.tmux_pane_id, *profile.clear_input_keys)
+        gateway.send_keys(agent.tmux_pane_id, *profile.clear_input_keys, repeat=len(text) + 1 if by_character else 1)
         left = _wait(gateway, agent, lambda s: input_text(s, profile) != text, 1)
         text = input_text(left, profile) if left is not None else text
         if text == "":

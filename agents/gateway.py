@@ -386,9 +386,9 @@ class Gateway:
         except TmuxError:
             pass
 
-    def send_keys(self, pane_id: str, *keys: str) -> None:
-        """Press keys by their tmux names (`Enter`, `Escape`, `C-c`)."""
-        self.run([["send-keys", "-t", pane_id, *keys]])
+    def send_keys(self, pane_id: str, *keys: str, repeat: int = 1) -> None:
+        """Press keys by their tmux names (`Enter`, `Escape`, `C-c`), `repeat` times over."""
+        self.run([["send-keys", "-t", pane_id, *(["-N", str(repeat)] if repeat > 1 else []), *keys]])
 
     def kill_server(self) -> None:
         try:

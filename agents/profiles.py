@@ -102,7 +102,7 @@ BUILTIN_PROFILES = {
             "aider", "Aider", "aider", interrupt_keys=("C-c",), approve_keys=("y", "Enter"), deny_keys=("n", "Enter"),
             clear_input_keys=("C-u", "BSpace"), working_markers=(r"Waiting for \S[^\n]*\Z",),  # on the last line only: a ^C leaves it above
             approval_markers=(r"\(Y\)es/\(N\)o[^\n]*\[(Yes|No)\]: *\Z",),
-            input_style="line", input_marker=r"^[\w-]*>(?: |$)",
+            input_style="line", input_marker=r"^[\w-]*>(?: |$)", ready_markers=(r"^[\w-]*>(?: |$)",),
             resume_args=("--restore-chat-history",), version="0.86.2",
         ),
         # Gemini CLI takes an Enter that comes right after a paste as a new line: it waits.
@@ -115,12 +115,13 @@ BUILTIN_PROFILES = {
             submit_delay=0.3, resume_args=("--resume", "latest"), version="0.61.0",
         ),
         # opencode shows no spinner for a moment after a session's first message; Escape
-        # twice interrupts (the first only asks for the second); Ctrl-C at an empty input quits.
+        # twice interrupts (the first only asks for the second); Ctrl-C at an empty input
+        # quits and Ctrl-D deletes the session, so its input is cleared with Backspace.
         Profile(
             "opencode", "OpenCode", "opencode", interrupt_keys=("Escape", "Escape"),
             working_markers=(r"esc (again to )?interrupt",),
             approval_markers=(r"Permission required", r"Allow once\s+Allow always\s+Reject"),
-            approve_keys=("Enter",), deny_keys=("Escape",), clear_input_keys=("C-u", "BSpace"),
+            approve_keys=("Enter",), deny_keys=("Escape",), clear_input_keys=("BSpace",),
             input_style="bar", input_marker="┃", input_placeholders=(r'Ask anything… ".*"',),
             busy_after_submit=3.0, resume_args=("--continue",), version="1.18.33",
         ),

@@ -236,6 +236,15 @@ def restart_and_wait(program: Program, **options) -> Message:
     return Message.objects.get(pk=first.pk)
 
 
+def first_turn_with(program: Program, text: str, start: int) -> list[str]:
+    """The user texts of the first turn from number `start` on that ends with `text`."""
+    for index in range(start, len(program.stub.turns())):
+        conversation = program.stub.conversation(index)
+        if conversation and text in conversation[-1]:
+            return conversation
+    pytest.fail(f"no turn since {start} ends with {text!r}: {program.submitted()}")
+
+
 def test_an_automatic_restart_resumes_the_conversation(program):
     deliver(program, "remember the word PELICAN")
     sweep_until(lambda: state_of(program.agent) == AgentState.IDLE, message="idle after the turn",
@@ -245,11 +254,10 @@ def test_an_automatic_restart_resumes_the_conversation(program):
     note = restart_and_wait(program, requested_by="recovery")
 
     assert note.body == services.RESUMED_NOTE
-    remembered = program.stub.conversation(turns)  # the first request after the restart
+    remembered = first_turn_with(program, services.RESUMED_NOTE, turns)  # what it sent with the note
     assert any("remember the word PELICAN" in text for text in remembered), remembered
     assert any(BRIEFING in text for text in remembered), remembered  # from before: not given again
     assert program.submitted().count(BRIEFING) == 1
-    assert program.submitted()[-1] == services.RESUMED_NOTE
 
 
 @pytest.mark.parametrize("program", ["gemini"], indirect=True)
@@ -260,9 +268,26 @@ def test_a_person_can_restart_it_fresh_and_briefed_again(program, api):
 
     response = api.post("/agents/restart", {"target": program.agent.target, "resume": False}, format="json")
     assert response.status_code == 200, response.json()
-    wait_for(lambda: len(program.stub.turns()) > turns, timeout=60, message="the first turn after the restart",
-             describe=program.screen)
+    sweep_until(lambda: program.submitted().count(BRIEFING) == 2, timeout=60, message="the briefing again",
+                describe=program.screen)
 
-    remembered = program.stub.conversation(turns)
+    remembered = first_turn_with(program, BRIEFING, turns)
     assert not any("PELICAN" in text for text in remembered), remembered
     assert program.submitted().count(BRIEFING) == 2
+
+
+def test_text_left_in_the_input_is_cleared_before_a_message_goes_in(program):
+    from agents.screens import input_text
+    from agents.profiles import get_profile
+
+    left = "half a thought\nand a second line"
+    program.gateway.type_text(program.agent.tmux_pane_id, left)
+    wait_for(lambda: input_text(program.screen(), get_profile(program.profile)), message="the text in the input",
+             describe=program.screen)
+    program.keep("typed")
+
+    message = deliver(program, "the real message")
+
+    assert "cleared text left in the input" in message.delivery_log
+    sweep_until(lambda: program.submitted()[1:] == ["the real message"], message="only the message",
+                describe=program.submitted)
