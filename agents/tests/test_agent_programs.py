@@ -18,6 +18,8 @@ from django.conf import settings
 
 from agents import services
 from agents.models import Agent, AgentEvent, AgentState, Message, MessageKind, MessageStatus
+from agents.profiles import get_profile
+from agents.screens import classify_screen, input_text
 from agents.tests.test_claude_code import HOSTILE, sweep_until
 from conftest import wait_for
 from monitoring.services import host_sweep
@@ -139,6 +141,9 @@ def test_a_message_sent_while_the_program_works_is_held_then_delivered(program):
     program.stub.reply_text("Working on it.", delay=6)
     deliver(program, "first: take your time")
     sweep_until(lambda: state_of(program.agent) == AgentState.WORKING, message="the program to work")
+    profile = get_profile(program.profile)
+    wait_for(lambda: classify_screen(program.screen(), profile) == AgentState.WORKING, message="work on its screen",
+             describe=program.screen)
     program.keep("working")
 
     second = services.message_send(agent=program.agent, body="second: after you are done")
@@ -277,9 +282,6 @@ def test_a_person_can_restart_it_fresh_and_briefed_again(program, api):
 
 
 def test_text_left_in_the_input_is_cleared_before_a_message_goes_in(program):
-    from agents.screens import input_text
-    from agents.profiles import get_profile
-
     left = "half a thought\nand a second line"
     program.gateway.type_text(program.agent.tmux_pane_id, left)
     wait_for(lambda: input_text(program.screen(), get_profile(program.profile)), message="the text in the input",

@@ -84,3 +84,43 @@ def test_shell_reply_is_the_output_before_the_next_prompt():
     text = "root@h:~# echo one\nroot@h:~# ls\na.txt\nb.txt\nroot@h:~# "
     assert reply_after(text, "ls", SHELL) == "a.txt\nb.txt"
     assert reply_after(text, "never sent", SHELL) == ""
+
+
+# Screens of Codex, Aider, Gemini CLI and opencode, kept by agents/tests/test_agent_programs.py
+# (TMUX_ORC_KEEP_SCREENS=1) from the versions their profiles name.
+PROGRAM_SCREENS = [
+    ("idle", AgentState.IDLE, ""),
+    ("typed", AgentState.IDLE, "half a thought\nand a second line"),
+    ("working", AgentState.WORKING, None),
+    ("waiting_approval", AgentState.WAITING_APPROVAL, None),
+    ("denied", AgentState.IDLE, ""),
+]
+
+
+@pytest.mark.parametrize("program", ["codex", "aider", "gemini", "opencode"])
+@pytest.mark.parametrize("name, state, text", PROGRAM_SCREENS)
+def test_agent_program_screens(program, name, state, text):
+    profile = BUILTIN_PROFILES[program]
+    shown = screen(f"{program}/{name}.txt")
+    assert classify_screen(shown, profile) == state
+    if text is not None:
+        assert input_text(shown, profile) == text
+
+
+def test_a_placeholder_that_stays_while_the_program_works_is_not_idleness():
+    working = screen("codex/working.txt")
+    assert "Ask Codex to do anything" in working
+    assert classify_screen(working, BUILTIN_PROFILES["codex"]) == AgentState.WORKING
+
+
+def test_an_answered_aider_question_is_not_a_prompt_any_more():
+    asked = screen("aider/waiting_approval.txt").rstrip("\n")
+    answered = asked + " y\nRunning touch approved.txt\n" + "─" * 40 + "\ndiff>\n"
+    assert classify_screen(answered, BUILTIN_PROFILES["aider"]) == AgentState.IDLE
+
+
+def test_opencode_side_panel_text_is_not_input():
+    idle = screen("opencode/idle.txt").splitlines()
+    edge = max(i for i, line in enumerate(idle) if line.lstrip().startswith("╹"))
+    idle[edge - 2] = idle[edge - 2].ljust(len(idle[edge]) + 5) + "/tmp/some/project"
+    assert input_text("\n".join(idle), BUILTIN_PROFILES["opencode"]) == ""

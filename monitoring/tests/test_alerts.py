@@ -134,3 +134,29 @@ def test_an_alert_whose_job_went_missing_is_sent_once_by_the_reconciler(webhook,
     alert.refresh_from_db()
     assert alert.slack == DeliveryStatus.SENT and alert.sent_at is not None
     assert alerts_resume() == 0
+
+
+def test_an_input_never_found_on_screen_is_alerted_naming_the_profile(project_dir, gateway, eager_jobs, webhook,
+                                                                      monkeypatch):
+    """A program whose screen the profile cannot read (here: markers that cannot match)
+    stays `starting`; after a while an alert says which profile's markers to check."""
+    from agents import services
+
+    monkeypatch.setattr(settings.TMUX_ORC, "profiles", {**settings.TMUX_ORC.profiles, "blind": {
+        "command": "bash --norc --noprofile", "input_style": "line", "input_marker": "NEVER-SHOWN> ",
+        "version": "9.9.9"}})
+    operation = services.agent_spawn(session_name="blind", agent_type="qa", project_path=project_dir, profile="blind")
+    agent = Agent.objects.get(pk=operation.agent_id)
+    wait_for(lambda: gateway.capture_panes([agent.tmux_pane_id]).get(agent.tmux_pane_id, "").strip(),
+             message="the shell's prompt")
+    host_sweep(host=settings.TMUX_ORC.agent_host)
+    assert Agent.objects.get(pk=agent.pk).state == AgentState.STARTING
+    assert not Alert.objects.exists()
+
+    Agent.objects.filter(pk=agent.pk).update(state_changed_at=timezone.now() - timedelta(minutes=3))
+    host_sweep(host=settings.TMUX_ORC.agent_host)
+
+    alert = Alert.objects.get()
+    assert alert.kind == AlertKind.SCREEN_MARKERS
+    assert "profile blind (read from bash 9.9.9)" in alert.text and "tmux-orc profiles check" in alert.text
+    assert "has not been found on its screen" in webhook.received[0]["text"]
