@@ -45,8 +45,7 @@ def _input_text(raw: list[str], profile: Profile) -> str | None:
     elif profile.input_style == "bar":
         text = _bar(lines, profile.input_marker)
     else:
-        found = re.search(profile.input_marker + r"(?P<input>.*)$", lines[-1])
-        text = found.group("input").strip() if found else None
+        text = _line(lines, profile.input_marker)
     if text and any(re.fullmatch(hint, text) for hint in profile.input_placeholders):
         return ""
     return text
@@ -78,6 +77,22 @@ def _prompt(raw: list[str], marker: str) -> str | None:
     if sum(1 for line in raw[end:] if line.strip()) > FOOTER_LINES:
         return None
     return _indented([line.rstrip() for line in raw[start:end]], marker)
+
+
+def _line(lines: list[str], marker: str) -> str | None:
+    """The text after a prompt on the last line. Aider draws a rule above its prompt and
+    repeats the prompt on each line of a multi-line input, so a run of prompt lines under a
+    rule is one input; elsewhere (a shell) the lines above are history."""
+    typed = []
+    for line in reversed(lines):
+        found = re.search(marker + r"(?P<input>.*)$", line)
+        if not found:
+            break
+        typed.insert(0, found.group("input").strip())
+    if not typed:
+        return None
+    under_rule = len(typed) < len(lines) and RULE.match(lines[-len(typed) - 1])
+    return "\n".join(typed).strip("\n") if under_rule else typed[-1]
 
 
 def _bar(lines: list[str], marker: str) -> str | None:

@@ -124,3 +124,11 @@ def test_opencode_side_panel_text_is_not_input():
     edge = max(i for i, line in enumerate(idle) if line.lstrip().startswith("╹"))
     idle[edge - 2] = idle[edge - 2].ljust(len(idle[edge]) + 5) + "/tmp/some/project"
     assert input_text("\n".join(idle), BUILTIN_PROFILES["opencode"]) == ""
+
+
+def test_prompt_lines_above_a_shell_prompt_are_history_not_input():
+    shell = BUILTIN_PROFILES["shell"]
+    assert input_text("$ cd project\n$ ", shell) == ""
+    assert input_text("$ cd project\n$ make", shell) == "make"
+    aider = BUILTIN_PROFILES["aider"]
+    assert input_text("─" * 40 + "\ndiff> one\ndiff> two", aider) == "one\ntwo"
