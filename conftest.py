@@ -82,6 +82,23 @@ def private_queues():
 
 
 @pytest.fixture(autouse=True)
+def live_test_host(request):
+    """The tests' agent host is live, as if its worker had just said so, so spawns go to it
+    in tests that run no worker. Tests of a host that is down make it stale."""
+    for name in ("transactional_db", "db"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+            break
+    else:
+        if not request.node.get_closest_marker("django_db"):
+            return
+        request.getfixturevalue("_django_db_helper")
+    from agents.hosts import host_seen
+
+    host_seen(settings.TMUX_ORC.agent_host)
+
+
+@pytest.fixture(autouse=True)
 def no_agent_mcp(monkeypatch):
     """Agents get no MCP config unless a test asks: there is no web server to connect to."""
     monkeypatch.setattr(settings.TMUX_ORC, "agent_mcp", False)

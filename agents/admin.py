@@ -5,13 +5,21 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.utils import timezone
 
 from agents import services
-from agents.models import Agent, AgentOperation, Message
+from agents.hosts import live_hosts, stale_after
+from agents.models import Agent, AgentOperation, AgentState, Host, Message
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
 from orchestrator.admin import ServiceErrors, form_page
 from orchestrator.errors import OrchestratorError
+
+
+def host_choices() -> list[tuple[str, str]]:
+    """The default, auto, and the hosts whose worker is alive, for a form's host field."""
+    return [("", f"default ({settings.TMUX_ORC.default_host})"), ("auto", "auto: the live host with the fewest agents"),
+            *((host, host) for host in sorted(live_hosts()))]
 
 
 class SpawnForm(ServiceErrors, forms.Form):
@@ -21,9 +29,11 @@ class SpawnForm(ServiceErrors, forms.Form):
     project_path = forms.CharField(max_length=1024)
     name = forms.CharField(max_length=64, required=False, help_text="Window name; default <Profile>-<type>.")
     briefing = forms.CharField(widget=forms.Textarea, required=False)
+    host = forms.ChoiceField(required=False, help_text="Where it runs: a host whose worker is alive.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["host"].choices = host_choices()
         self.fields["agent_type"].choices = [(t, t) for t in sorted(all_agent_types())]
         self.fields["agent_type"].initial = "developer"
         self.fields["profile"].choices = [(p, p) for p in sorted(all_profiles())]
@@ -87,7 +97,8 @@ class AgentAdmin(admin.ModelAdmin):
         form = SpawnForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                operation = services.agent_spawn(**form.cleaned_data, requested_by=f"admin:{request.user}")
+                data = {**form.cleaned_data, "host": form.cleaned_data["host"] or None}
+                operation = services.agent_spawn(**data, requested_by=f"admin:{request.user}")
             except OrchestratorError as error:
                 form.add_service_error(error.message)
             else:
@@ -174,4 +185,26 @@ class MessageAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    """The agent hosts, as their workers report them: written by the workers, read here."""
+
+    list_display = ["name", "worker_alive", "worker_seen_at", "live_agents", "load"]
+    readonly_fields = [f.name for f in Host._meta.fields]
+
+    @admin.display(boolean=True, description="worker alive")
+    def worker_alive(self, host: Host) -> bool:
+        return timezone.now() - host.worker_seen_at <= stale_after()
+
+    @admin.display(description="live agents")
+    def live_agents(self, host: Host) -> int:
+        return Agent.objects.filter(host=host.name).exclude(state=AgentState.STOPPED).count()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -327,3 +327,19 @@ class AgentReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent}: {self.text[:60]}"
+
+
+class Host(models.Model):
+    """A machine that runs agents: its worker consumes the queue `host.<name>` and owns its
+    tmux server. The worker says it is alive each sweep; a host whose worker has not for a
+    while is down, and its agents are where they were, waiting for it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    worker_seen_at = models.DateTimeField(help_text="The worker's last sign of life.")
+    load = models.JSONField(default=dict, blank=True, help_text="The machine's load averages and cores, as last seen.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

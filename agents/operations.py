@@ -66,7 +66,8 @@ def operation_result(operation: AgentOperation, *, ok: int = status.HTTP_200_OK)
 
 @operation("agents_spawn", "POST", "/agents/spawn", summary="Spawn an agent", body=SpawnSerializer, ok=201,
            responses={**OPERATION_RESPONSES, 201: OperationResultSerializer,
-                      409: OpenApiResponse(description="A live agent already has that session:window."),
+                      409: OpenApiResponse(description="A live agent already has that session:window, or the "
+                                                       "host's worker is not alive."),
                       429: OpenApiResponse(description="Too many spawns in progress on the host.")})
 def agents_spawn(caller, data):
     """Start an agent program in a new tmux window of `session_name` and brief it (people and
@@ -75,7 +76,7 @@ def agents_spawn(caller, data):
     operation = services.agent_spawn(
         session_name=data["session_name"], agent_type=data["agent_type"], project_path=data["project_path"],
         briefing=data["briefing_message"], profile=data.get("profile"), name=data.get("name"),
-        requested_by=caller.name,
+        host=data.get("host"), requested_by=caller.name,
     )
     return operation_result(operation, ok=status.HTTP_201_CREATED)
 

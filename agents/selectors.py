@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agents.hooks import hook_outranks_screen
+from agents.hosts import live_hosts
 from agents.models import LIVE_STATES, Agent, AgentOperation, AgentState, Message, MessageStatus, OperationStatus
 from agents.roles import wait_timeout
 from agents.validation import parse_target
@@ -88,6 +89,8 @@ def agent_status(*, agent: Agent, include_activity: bool = False, explain: bool 
         "idle_minutes": int((now - agent.state_changed_at).total_seconds() // 60) if agent.state == "idle" else 0,
         "restart_count": agent.restart_count,
         "health_score": health_score(agent),
+        "host": agent.host,
+        "host_down": agent.state != AgentState.STOPPED and agent.host not in live_hosts(),
     }
     if include_activity:
         events = agent.events.order_by("-created_at", "-id")[:10]

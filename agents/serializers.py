@@ -1,17 +1,31 @@
 from rest_framework import serializers
 
 from agents.hooks import HOOK_TRUSTED_FOR
-from agents.models import Agent, AgentOperation, Message, Signal
+from agents.hosts import HOST_RE, live_hosts
+from agents.models import Agent, AgentOperation, AgentState, Message, Signal
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
 from django.core.validators import RegexValidator
 
 from agents.validation import MAX_BRIEFING, MAX_PATH, NAME_RE, NAME_RULE, TARGET_RE
+from orchestrator.config import HOST_RULE
 from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictCharField, StrictSerializer
 
 
 TMUX_NAME = RegexValidator(NAME_RE, f"not a usable tmux name; use {NAME_RULE}")
 TARGET = RegexValidator(TARGET_RE, f"not 'session:window' ({NAME_RULE} on each side)")
+
+
+HOST_NAME = RegexValidator(HOST_RE, f"not a host name: use {HOST_RULE}, or 'auto'")
+
+
+class HostField(StrictCharField):
+    """Where an agent runs: a host name, or `auto`; the default from config (`default_host`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "The agent host whose worker runs it, or `auto` for the live host with the "
+                                       "fewest agents; default from config (`default_host`, TMUX_ORC_DEFAULT_HOST).")
+        super().__init__(max_length=64, required=False, validators=[HOST_NAME], **kwargs)
 
 
 class SpawnSerializer(StrictSerializer):
@@ -28,6 +42,7 @@ class SpawnSerializer(StrictSerializer):
     name = StrictCharField(
         max_length=64, required=False, validators=[TMUX_NAME], help_text="Window name; default <Profile>-<agent_type>."
     )
+    host = HostField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,14 +79,24 @@ class AgentSerializer(serializers.ModelSerializer):
     session = serializers.CharField(source="session_name")
     window = serializers.CharField(source="name")
     team = serializers.CharField(source="team.name", read_only=True, allow_null=True, help_text="Team name, if any.")
+    host_down = serializers.SerializerMethodField(
+        help_text="The agent is live but its host's worker is not: its state is the last one seen, and what is "
+                  "asked of it waits for the host to come back.")
 
     class Meta:
         model = Agent
         fields = [
-            "id", "target", "session", "window", "agent_type", "profile", "team", "project_path", "host",
+            "id", "target", "session", "window", "agent_type", "profile", "team", "project_path", "host", "host_down",
             "state", "state_reason", "state_changed_at", "tmux_session_id", "tmux_window_id", "tmux_pane_id",
             "pane_pid", "restart_count", "created_at", "started_at", "stopped_at", "last_activity_at",
         ]
+
+
+    def get_host_down(self, agent: Agent) -> bool:
+        if agent.state == AgentState.STOPPED:
+            return False
+        live = self.context.setdefault("live_hosts", set(live_hosts()))  # once for a whole list
+        return agent.host not in live
 
 
 class OperationSerializer(serializers.ModelSerializer):
@@ -142,6 +167,8 @@ class AgentStatusSerializer(serializers.Serializer):
         help_text="0-100: idle/working 100, waiting for approval 80, starting 60, stuck 30, crashed/failed/"
                   "stopped 0; less 10 for each crash in the last 24 hours."
     )
+    host = serializers.CharField(help_text="The agent host it runs on.")
+    host_down = serializers.BooleanField(help_text="Its host's worker is not alive: the state is the last one seen.")
     activity_summary = serializers.ListField(child=serializers.CharField(), required=False)
     explain = AgentExplainSerializer(required=False, help_text="With `explain=true`: how the state was arrived at.")
 

@@ -25,6 +25,7 @@ from agents.enqueue import enqueue_delivery, enqueue_operation
 from agents.environment import base_environment, launch_command
 from agents.gateway import CreatedWindow, Gateway, PaneInfo, TmuxError, WindowSpec, local_gateway
 from agents.hooks import hooks_arguments, hooks_path
+from agents.hosts import host_choose
 from agents.models import (
     Agent,
     AgentOperation,
@@ -100,6 +101,7 @@ def agent_spawn(
     name: str | None = None,
     requested_by: str = "",
     worktree: bool = False,
+    host: str | None = None,
     **fields,
 ) -> AgentOperation:
     """Record a new agent and ask its host's worker to start it in a tmux window.
@@ -107,7 +109,8 @@ def agent_spawn(
     Everything is checked before anything is written; the window is created by the
     worker after this transaction commits. With `worktree`, `project_path` is a git
     repository and the agent works in a worktree of its own, on a branch named after it.
-    `fields` are saved on the agent (team, skills).
+    `host` names the machine whose worker starts it, or `auto` (the default comes from
+    `TMUX_ORC_DEFAULT_HOST`): see agents.hosts. `fields` are saved on the agent (team, skills).
     """
     check_name("session_name", session_name)
     if get_agent_type(agent_type) is None:
@@ -124,8 +127,8 @@ def agent_spawn(
     if "team" not in fields:  # spawned into a team's session: one of the team
         teams = Agent._meta.get_field("team").related_model.objects  # teams sit above agents: not imported
         fields["team"] = teams.filter(name=session_name, torn_down_at=None).first()
-    host = _local_host()
     with transaction.atomic():
+        host = host_choose(host)
         _check_spawn_capacity(host)
         window = check_name("name", name) if name else _default_name(session_name, chosen, agent_type)
         try:

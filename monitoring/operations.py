@@ -5,14 +5,34 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from monitoring.selectors import agents_idle, agents_performance, system_health, system_metrics, system_status
+from monitoring.selectors import (
+    CHECKS,
+    agents_idle,
+    agents_performance,
+    hosts_overview,
+    system_health,
+    system_metrics,
+    system_status,
+)
 from orchestrator.operations import Result, operation, page
-from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictSerializer
+from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictCharField, StrictSerializer
 
 
 class HealthQuerySerializer(StrictSerializer):
     include_diagnostics = StrictBooleanField(required=False, default=False,
                                              help_text="Add heartbeats and agents by state.")
+    checks = StrictCharField(
+        required=False, max_length=200,
+        help_text=f"Only these checks, comma-separated ({', '.join(CHECKS)}); e.g. `database,broker` for a web "
+                  "server's own probe, which should not fail because an agent host is down.")
+
+    def validate_checks(self, value: str) -> list[str]:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(CHECKS))
+        if unknown or not names:
+            named = ", ".join(unknown) if unknown else repr(value)
+            raise serializers.ValidationError(f"unknown check {named}; known: {', '.join(CHECKS)}")
+        return names
 
 
 class StatusQuerySerializer(StrictSerializer):
@@ -31,6 +51,11 @@ HealthSerializer = inline_serializer(
         "status": serializers.ChoiceField(["healthy", "unhealthy"]),
         "checks": serializers.DictField(child=serializers.CharField()),
         "checks_performed": serializers.ListField(child=serializers.CharField()),
+        "agent_hosts": serializers.DictField(
+            child=inline_serializer("HostHealth", {
+                "worker_alive": serializers.BooleanField(), "last_heartbeat": serializers.DateTimeField(allow_null=True),
+                "agents": serializers.IntegerField(help_text="Its live agents.")}),
+            help_text="Each agent host: whether its worker is alive, when it was last heard from, its live agents."),
         "restarts": serializers.DictField(
             child=serializers.DictField(child=serializers.IntegerField()),
             help_text="Per host, how often `tmux-orc server start` restarted each of its processes "
@@ -62,7 +87,7 @@ AGENT_PERFORMANCE = ("AgentPerformance", {
 def monitor_health(caller, query):
     """Whether the database, broker, beat and each host's worker and tmux are working; 503
     naming what failed. Open to all, so load balancers and uptime checks need no token."""
-    health = system_health(include_diagnostics=query["include_diagnostics"])
+    health = system_health(include_diagnostics=query["include_diagnostics"], checks=query.get("checks"))
     if health["status"] == "healthy":
         return health
     failing = "; ".join(f"{name} {result}" for name, result in health["checks"].items() if result != "ok")
@@ -75,6 +100,27 @@ def monitor_status(caller, query):
     """Health checks, agents by state and host; with metrics (messages by status, numbers of
     the last 24 hours) and each agent's status on request."""
     return system_status(**query)
+
+
+HOST = ("AgentHost", {
+    "host": serializers.CharField(),
+    "worker_alive": serializers.BooleanField(help_text="Its worker said it was alive within the last three sweeps."),
+    "last_heartbeat": serializers.DateTimeField(allow_null=True, help_text="Its worker's last sign of life."),
+    "agents": serializers.IntegerField(help_text="Its live agents."),
+    "agents_by_state": serializers.DictField(child=serializers.IntegerField()),
+    "load": serializers.DictField(child=serializers.FloatField(allow_null=True),
+                                  help_text="The machine's load averages (load_1m, load_5m, load_15m) and cpus."),
+    "tmux_running": serializers.BooleanField(allow_null=True, help_text="Its tmux server was running at the last sweep."),
+    "sweep_ms": serializers.FloatField(allow_null=True, help_text="How long its last sweep took."),
+})
+
+
+@operation("monitor_hosts", "GET", "/monitor/hosts", summary="Agent hosts", query=PageQuerySerializer,
+           responses={200: inline_serializer(*HOST, many=True)})
+def monitor_hosts(caller, query):
+    """Each agent host: its worker alive or down, its last heartbeat, its agents by state, the
+    machine's load. A host that is down keeps its agents: they wait for it, they are not moved."""
+    return page(hosts_overview(), query)
 
 
 @operation("monitor_metrics", "GET", "/monitor/metrics", summary="Metrics (JSON)", responses={200: OpenApiTypes.OBJECT})

@@ -6,12 +6,12 @@ import time
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from agents.models import Agent, AgentEvent, AgentState, Message, MessageStatus
+from agents.hosts import stale_after
+from agents.models import Agent, AgentEvent, AgentState, Host, Message, MessageStatus
 from agents.selectors import agent_list, agent_status, hosts_with_live_agents
 from monitoring.models import Alert, Heartbeat
 from orchestrator.celery import app as celery_app
@@ -32,16 +32,12 @@ def _check_broker() -> str:
     return "ok"
 
 
-def _stale_after() -> timedelta:
-    return timedelta(seconds=3 * settings.TMUX_ORC.health_check_interval + 10)
-
-
 def _check_beat() -> str:
     beat = Heartbeat.objects.filter(name="beat").first()
     if beat is None:
         return "failed: beat has not run yet"
     age = timezone.now() - beat.seen_at
-    return "ok" if age <= _stale_after() else f"failed: beat last ran {age.total_seconds():.0f} s ago"
+    return "ok" if age <= stale_after() else f"failed: beat last ran {age.total_seconds():.0f} s ago"
 
 
 def _check_workers() -> str:
@@ -52,7 +48,7 @@ def _check_workers() -> str:
     problems = []
     for worker in workers:
         host, age = worker.name.split(":", 1)[1], timezone.now() - worker.seen_at
-        if age > _stale_after() and host in hosts_with_live_agents():
+        if age > stale_after() and host in hosts_with_live_agents():
             problems.append(f"{host}: last sweep {age.total_seconds():.0f} s ago")
         elif not worker.details.get("tmux_running", True) and host in hosts_with_live_agents():
             problems.append(f"{host}: tmux server not running")
@@ -62,11 +58,14 @@ def _check_workers() -> str:
 CHECKS = {"database": _check_database, "broker": _check_broker, "beat": _check_beat, "workers": _check_workers}
 
 
-def system_health(*, include_diagnostics: bool = False) -> dict:
-    """Run each check; the system is healthy when every one passes."""
+def system_health(*, include_diagnostics: bool = False, checks: list[str] | None = None) -> dict:
+    """Run each check (or only those named in `checks`); the system is healthy when every one
+    run passes. With each agent host: its worker alive or not, its last heartbeat, its agents."""
     started = time.monotonic()
     results = {}
     for name, check in CHECKS.items():
+        if checks and name not in checks:
+            continue
         try:
             results[name] = check()
         except Exception as error:  # a failed check is a result, reported to the caller
@@ -74,7 +73,9 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
     health = {
         "status": "healthy" if all(v == "ok" for v in results.values()) else "unhealthy",
         "checks": results,
-        "checks_performed": list(CHECKS),
+        "checks_performed": list(results),
+        "agent_hosts": {row["host"]: {"worker_alive": row["worker_alive"], "last_heartbeat": row["last_heartbeat"],
+                                      "agents": row["agents"]} for row in hosts_overview()},
         "restarts": service_restarts(),
         "profile_versions": profile_versions(),
         "response_time_ms": round((time.monotonic() - started) * 1000, 1),
@@ -85,6 +86,33 @@ def system_health(*, include_diagnostics: bool = False) -> dict:
             "agents_by_state": agents_by_state(),
         }
     return health
+
+
+def hosts_overview() -> list[dict]:
+    """Every agent host: those whose worker reported in the last day, and those that hold live
+    agents. Its worker alive or not, when last heard from, its live agents by state, the
+    machine's load and the worker's last sweep."""
+    now, stale = timezone.now(), stale_after()
+    hosts = {host.name: host for host in Host.objects.filter(worker_seen_at__gte=now - DAY)}
+    hosts.update({host.name: host for host in Host.objects.filter(name__in=hosts_with_live_agents())})
+    by_state: dict[str, dict[str, int]] = {}
+    for row in Agent.objects.exclude(state=AgentState.STOPPED).values("host", "state").annotate(n=Count("id")).order_by():
+        by_state.setdefault(row["host"], {})[row["state"]] = row["n"]
+    sweeps = {h.name.removeprefix("worker:"): h.details for h in Heartbeat.objects.filter(name__startswith="worker:")}
+    rows = []
+    for name in sorted(set(hosts) | set(by_state)):
+        host, states, sweep = hosts.get(name), by_state.get(name, {}), sweeps.get(name, {})
+        rows.append({
+            "host": name,
+            "worker_alive": host is not None and now - host.worker_seen_at <= stale,
+            "last_heartbeat": host.worker_seen_at if host else None,
+            "agents": sum(states.values()),
+            "agents_by_state": {state: states.get(state, 0) for state in AgentState.values if state != AgentState.STOPPED},
+            "load": host.load if host else {},
+            "tmux_running": sweep.get("tmux_running"),
+            "sweep_ms": sweep.get("sweep_ms"),
+        })
+    return rows
 
 
 def profile_versions() -> dict[str, dict[str, str]]:
@@ -177,10 +205,12 @@ def system_status(*, include_metrics: bool = False, include_agent_details: bool 
     hosts = (
         Agent.objects.exclude(state=AgentState.STOPPED).values("host").annotate(agents=Count("id")).order_by("host")
     )
+    health = system_health()
     status = {
-        **system_health(),
+        **health,
         "agents_by_state": agents_by_state(),
         "hosts": {row["host"]: row["agents"] for row in hosts},
+        "hosts_down": [name for name, host in health["agent_hosts"].items() if host["agents"] and not host["worker_alive"]],
     }
     if include_metrics:
         status["metrics"] = system_metrics()

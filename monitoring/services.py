@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agents.gateway import Gateway, PaneInfo, TmuxError, local_gateway
 from agents.hooks import HOOK_TRUSTED_FOR
+from agents.hosts import host_seen
 from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState, Message, MessageStatus, Signal, agents_set_states
 from agents.profiles import all_profiles, versions_check
 from agents.screens import reply_after
@@ -159,6 +160,7 @@ def _heartbeat(host: str, panes: dict, started: float, **details) -> None:
     if not details.get("just_started"):
         details["recent_sweep_ms"] = _recent(f"worker:{host}", "recent_sweep_ms", sweep_ms)
     _beat(f"worker:{host}", details)
+    host_seen(host)
 
 
 def watcher_heartbeat(*, host: str, cpu_percent: float, panes: int) -> None:

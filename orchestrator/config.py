@@ -94,10 +94,13 @@ def _word_list(value: Any) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
+HOST_NAME, HOST_RULE = r"[A-Za-z0-9_.-]{1,64}", "1-64 letters, digits, '.', '_' or '-'"
+
+
 def _socket_name(value: Any) -> str:
     name = _text(value)
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-        raise ValueError("must be 1-64 letters, digits, '.', '_' or '-'")
+    if not re.fullmatch(HOST_NAME, name):
+        raise ValueError(f"must be {HOST_RULE}")
     return name
 
 
@@ -136,6 +139,7 @@ SETTINGS: dict[str, Setting] = {
     "redis_url": Setting("REDIS_URL", ("broker", "url"), _optional_text, ""),
     "worker_concurrency": Setting("TMUX_ORC_WORKER_CONCURRENCY", ("worker", "concurrency"), _integer(1, 64), 6),
     "agent_host": Setting("TMUX_ORC_AGENT_HOST", ("worker", "host_name"), _socket_name, socket.gethostname()),
+    "default_host": Setting("TMUX_ORC_DEFAULT_HOST", ("agents", "default_host"), _socket_name, "auto"),
     "tmux_socket": Setting("TMUX_ORC_TMUX_SOCKET", ("tmux", "socket_name"), _socket_name, "tmux-orc"),
     "metrics_enabled": Setting("TMUX_ORC_METRICS_ENABLED", ("monitoring", "enabled"), _boolean, True),
     "health_check_interval": Setting(
@@ -267,8 +271,10 @@ def _team_templates(document: dict, path: Path) -> dict[str, dict]:
         if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
             raise ConfigError(f"{where}: members must be a non-empty list of tables ({{role = \"pm\", ...}})")
         for member in members:
-            if set(member) - {"role", "briefing", "skills", "profile"} or not isinstance(member.get("role"), str):
-                raise ConfigError(f"{where}: each member has a role, and may have briefing, skills, profile")
+            if set(member) - {"role", "briefing", "skills", "profile", "host"} or not isinstance(member.get("role"), str):
+                raise ConfigError(f"{where}: each member has a role, and may have briefing, skills, profile, host")
+            if "host" in member and not (isinstance(member["host"], str) and re.fullmatch(HOST_NAME, member["host"])):
+                raise ConfigError(f"{where}: a member's host is a host name ({HOST_RULE}) or \"auto\"")
         parsed[name] = {"description": str(spec.get("description", "")), "members": members}
     return parsed
 

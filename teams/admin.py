@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from agents.admin import host_choices
 from agents.models import Agent
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
@@ -27,12 +28,14 @@ class DeployForm(ServiceErrors, forms.Form):
     coordination_strategy = forms.ChoiceField(choices=CoordinationStrategy.choices)
     isolation = forms.ChoiceField(choices=Isolation.choices)
     profile = forms.ChoiceField(help_text="The agent program of every member.")
+    host = forms.ChoiceField(required=False, help_text="Where the members run: auto spreads them over the live hosts.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team_type"].choices = [(t.name, f"{t.name}: {t.description}") for t in all_templates().values()]
         self.fields["profile"].choices = [(p, p) for p in sorted(all_profiles())]
         self.fields["profile"].initial = settings.TMUX_ORC.default_profile
+        self.fields["host"].choices = host_choices()
 
 
 class BroadcastForm(forms.Form):
@@ -103,7 +106,7 @@ class TeamAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 template = get_template(data["team_type"])
-                members = [MemberSpec(m.role, m.briefing, m.skills, data["profile"])
+                members = [MemberSpec(m.role, m.briefing, m.skills, data["profile"], m.host or data["host"] or None)
                            for m in template.members_for(data["size"])]
                 deployment = services.team_deploy(
                     name=data["project_name"], project_path=data["project_path"], members=members,

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from agents.serializers import TMUX_NAME, AgentSerializer, OperationResultSerializer
+from agents.serializers import TMUX_NAME, AgentSerializer, HostField, OperationResultSerializer
 from agents.validation import MAX_BRIEFING, MAX_PATH
 from orchestrator.serializers import PageQuerySerializer, StrictBooleanField, StrictCharField, StrictSerializer
 from teams.models import CoordinationStrategy, Isolation, Standup, StandupReply, Team
@@ -28,6 +28,7 @@ class MemberSerializer(StrictSerializer):
     briefing = StrictCharField(max_length=MAX_BRIEFING, required=False, allow_blank=True, default="")
     skills = serializers.ListField(child=StrictCharField(max_length=60), max_length=30, required=False, default=list)
     profile = StrictCharField(max_length=40, required=False, help_text="The agent program; default from config.")
+    host = HostField(help_text="The agent host it runs on, or `auto`; default: the deploy's `host`.")
 
 
 class DeployTeamSerializer(StrictSerializer):
@@ -45,6 +46,9 @@ class DeployTeamSerializer(StrictSerializer):
                                                     default=CoordinationStrategy.HUB_AND_SPOKE)
     isolation = serializers.ChoiceField(choices=Isolation.values, required=False, default=Isolation.NONE,
                                         help_text="worktree: a git worktree and branch per engineer.")
+    host = HostField(help_text="The agent host of every member that names none (a template's members may), or "
+                               "`auto` to spread them over the live hosts, fewest agents first; default from config "
+                               "(`default_host`).")
 
     def validate(self, data):
         if ("team_members" in data) == ("team_type" in data):
@@ -56,9 +60,9 @@ class DeployTeamSerializer(StrictSerializer):
         """The members the validated payload asks for, and the template's name if any."""
         if "team_type" in data:
             template = get_template(data["team_type"])
-            return [MemberSpec(m.role, m.briefing, m.skills, data.get("profile") or m.profile)
+            return [MemberSpec(m.role, m.briefing, m.skills, data.get("profile") or m.profile, m.host or data.get("host"))
                     for m in template.members_for(data["size"])], template.name
-        return [MemberSpec(m["role"], m["briefing"], tuple(m["skills"]), m.get("profile"))
+        return [MemberSpec(m["role"], m["briefing"], tuple(m["skills"]), m.get("profile"), m.get("host") or data.get("host"))
                 for m in data["team_members"]], ""
 
 

@@ -4,6 +4,7 @@ hold standups, recover the agents that are down."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.hosts import hosts_choose
 from agents.models import Agent, AgentOperation, AgentReport, AgentState, Message, OperationStatus
 from agents.profiles import get_profile
 from agents.roles import get_agent_type
@@ -138,11 +140,13 @@ def _team_briefing(team: Team, members: list[MemberSpec], targets: list[str], me
     return text
 
 
-def _check_room(size: int) -> None:
-    busy, limit = spawns_in_progress(settings.TMUX_ORC.agent_host), settings.TMUX_ORC.max_concurrent_spawns
-    if busy + size > limit:
-        raise Busy(f"a team of {size} needs {size} spawns at once and {busy} are already in progress "
-                   f"(limit {limit}, TMUX_ORC_MAX_CONCURRENT_SPAWNS); try again shortly or raise the limit")
+def _check_room(hosts: list[str]) -> None:
+    limit = settings.TMUX_ORC.max_concurrent_spawns
+    for host, size in sorted(Counter(hosts).items()):
+        busy = spawns_in_progress(host)
+        if busy + size > limit:
+            raise Busy(f"the team needs {size} spawns at once on host {host} and {busy} are already in progress "
+                       f"(limit {limit}, TMUX_ORC_MAX_CONCURRENT_SPAWNS); try again shortly or raise the limit")
 
 
 def team_deploy(
@@ -168,7 +172,8 @@ def team_deploy(
         raise Conflict(f"tmux session {name} already has live agents; pick another project name")
     targets = [f"{name}:{window}" for window in _window_names(members)]
     with transaction.atomic():
-        _check_room(len(members))
+        hosts = hosts_choose([member.host for member in members])
+        _check_room(hosts)
         try:
             with transaction.atomic():
                 team = Team.objects.create(name=name, project_path=path, coordination_strategy=coordination_strategy,
@@ -181,7 +186,7 @@ def team_deploy(
                 session_name=name, agent_type=member.role, project_path=path, profile=member.profile,
                 name=targets[i].partition(":")[2], briefing=_team_briefing(team, members, targets, i),
                 requested_by=requested_by, worktree=isolation == Isolation.WORKTREE and member.role != "pm",
-                team=team, skills=list(member.skills),
+                host=hosts[i], team=team, skills=list(member.skills),
             ))
     operations_wait(deployment.operations, timeout=wait, progress=progress)
     failed = [op for op in deployment.operations if op.status != OperationStatus.SUCCEEDED]

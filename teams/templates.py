@@ -18,6 +18,7 @@ class MemberSpec:
     briefing: str = ""
     skills: tuple[str, ...] = ()
     profile: str | None = None
+    host: str | None = None  # an agent host, or auto; None: the deploy's, or the default
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def all_templates() -> dict[str, TeamTemplate]:
     templates = dict(BUILTIN_TEMPLATES)
     for name, spec in settings.TMUX_ORC.team_templates.items():
         members = tuple(
-            MemberSpec(m["role"], str(m.get("briefing", "")), tuple(m.get("skills", ())), m.get("profile"))
+            MemberSpec(m["role"], str(m.get("briefing", "")), tuple(m.get("skills", ())), m.get("profile"), m.get("host"))
             for m in spec["members"]
         )
         templates[name] = TeamTemplate(name, spec["description"], members)

@@ -1,6 +1,7 @@
 """Agents (and API tokens) in the admin: the same services as the API and the CLI."""
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -112,7 +113,8 @@ def test_add_page_shows_the_spawn_form(admin_client):
 
     assert response.status_code == 200
     form = response.context["form"]
-    assert list(form.fields) == ["session_name", "agent_type", "profile", "project_path", "name", "briefing"]
+    assert list(form.fields) == ["session_name", "agent_type", "profile", "project_path", "name", "briefing", "host"]
+    assert [value for value, _ in form.fields["host"].choices] == ["", "auto", settings.TMUX_ORC.agent_host]
     assert ("shell", "shell") in form.fields["profile"].choices
     assert ("developer", "developer") in form.fields["agent_type"].choices
     assert 'value="Spawn"' in response.content.decode()

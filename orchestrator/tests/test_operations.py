@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Values that differ between two calls that did the same thing: ids, times, who asked.
 VOLATILE = re.compile(r"(^id$|_at$|_since$|^timestamp$|^not_before$|^created$|_id$|^requested_by$|^sender$|^by$|"
-                      r"^response_time_ms$|^duration|seconds$|^uptime|^restarts$|^checks$|^operation$)")
+                      r"^response_time_ms$|^duration|seconds$|^uptime|^restarts$|^checks$|^operation$|^last_heartbeat$|^load$|^sweep_ms$)")
 
 
 def world():
@@ -70,7 +70,8 @@ def calls(ids) -> dict[str, list[dict]]:
         "tasks_update": [{"id": ids["task"], "title": "renamed", "status": "done"}, {"id": ids["task"]}],
         "tasks_assign": [{"id": ids["task"], "target": "shop:gone"}],
         "tasks_status": [{"id": ids["task"], "status": "cancelled", "note": "not now"}],
-        "monitor_health": [{}],
+        "monitor_health": [{}, {"checks": "database,beat"}, {"checks": "disk"}],
+        "monitor_hosts": [{}],
         "monitor_status": [{}],
         "monitor_metrics": [{}],
         "monitor_agents_performance": [{}],

@@ -77,6 +77,7 @@ class Command(OrchestratorCommand):
         spawn.add_argument("--profile", help="agent program (claude, codex, aider, gemini, shell, ...)")
         spawn.add_argument("--name", help="window name (default <Profile>-<agent_type>)")
         spawn.add_argument("--briefing", default="", help="briefing message")
+        spawn.add_argument("--host", help="agent host to run it on, or auto (default: the service's default_host)")
         listing = actions.add_parser("list", help="list agents")
         listing.add_argument("--all", action="store_true", help="include stopped agents")
         listing.add_argument("--session", help="only this session")
@@ -113,7 +114,8 @@ class Command(OrchestratorCommand):
     def do_spawn(self, options):
         self._outcome(options, "agents_spawn", session_name=options["session_name"], agent_type=options["agent_type"],
                       project_path=os.path.abspath(os.path.expanduser(options["project_path"])),
-                      briefing_message=options["briefing"], profile=options["profile"], name=options["name"])
+                      briefing_message=options["briefing"], profile=options["profile"], name=options["name"],
+                      host=options["host"])
 
     def do_restart(self, options):
         self._outcome(options, "agents_restart", target=options["target"], resume=not options["fresh"])
@@ -150,7 +152,8 @@ class Command(OrchestratorCommand):
 
     def do_list(self, options):
         data = self.call("agents_list", include_stopped=options["all"], session_name=options["session"]).data
-        self.emit(options, data, table(data, LIST_COLUMNS) if data else "no agents")
+        shown = [{**row, "host": row["host"] + (" (down)" if row["host_down"] else "")} for row in data]
+        self.emit(options, data, table(shown, LIST_COLUMNS) if data else "no agents")
 
     def do_status(self, options):
         def render() -> str:

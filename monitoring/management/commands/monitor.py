@@ -1,4 +1,4 @@
-"""tmux-orc monitor agents idle|performance, tmux-orc monitor metrics."""
+"""tmux-orc monitor agents idle|performance, tmux-orc monitor hosts, tmux-orc monitor metrics."""
 
 from orchestrator.management.base import OrchestratorCommand
 from orchestrator.management.watch import add_watch_argument, watch
@@ -16,7 +16,8 @@ class Command(OrchestratorCommand):
         idle.add_argument("--min-minutes", type=int, help="only agents idle at least this long")
         performance = views.add_parser("performance", help="health, uptime, restarts and delivery per agent")
         metrics = topics.add_parser("metrics", help="system metrics of the last 24 hours")
-        for sub in (idle, performance, metrics):
+        hosts = topics.add_parser("hosts", help="agent hosts: worker alive, last heartbeat, agents by state, load")
+        for sub in (idle, performance, metrics, hosts):
             super().add_arguments(sub)
             add_watch_argument(sub)
 
@@ -34,6 +35,19 @@ class Command(OrchestratorCommand):
         columns = ["target", "state", "health_score", "uptime_minutes", "restart_count", "messages_delivered_24h",
                    "median_delivery_seconds"]
         return to_json(rows) if options["json"] else (table(rows, columns) if rows else "no agents")
+
+    def _hosts(self, options) -> str:
+        rows = self.call("monitor_hosts").data
+        if options["json"]:
+            return to_json(rows)
+        shown = [{
+            "host": row["host"], "worker": "alive" if row["worker_alive"] else "DOWN",
+            "last_heartbeat": row["last_heartbeat"] or "never", "agents": row["agents"],
+            "by_state": ", ".join(f"{state} {n}" for state, n in row["agents_by_state"].items() if n) or "-",
+            "load": " ".join(str(row["load"].get(k)) for k in ("load_1m", "load_5m", "load_15m")) if row["load"] else "-",
+            "cpus": row["load"].get("cpus", "-"),
+        } for row in rows]
+        return table(shown, list(shown[0])) if shown else "no agent host has reported yet"
 
     def _metrics(self, options) -> str:
         data = self.call("monitor_metrics").data

@@ -10,7 +10,9 @@ from orchestrator.output import fields, to_json
 def render(data: dict) -> str:
     lines = [fields({"status": data["status"], **data["checks"]}), "", "agents by state:"]
     lines += [f"  {state:<17}{count}" for state, count in data["agents_by_state"].items()]
-    lines += ["", "hosts:"] + ([f"  {h:<17}{n} live agent(s)" for h, n in data["hosts"].items()] or ["  none"])
+    down = set(data["hosts_down"])
+    lines += ["", "hosts:"] + ([f"  {h:<17}{n} live agent(s)" + ("   DOWN: its worker is not alive" if h in down else "")
+                                for h, n in data["hosts"].items()] or ["  none"])
     return "\n".join(lines)
 
 

@@ -16,7 +16,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError
+from django.utils import timezone
 
+from agents.models import Host
 from monitoring.services import schedule_ensure, supervisor_restarted, supervisor_started
 from orchestrator.celery import host_queue
 from orchestrator.db import connections_close_all
@@ -121,6 +123,8 @@ class Command(OrchestratorCommand):
             supervisor.start()
             if "web" in parts:
                 self._wait_for_web(options, supervisor.process("web"))
+            if "worker" in parts:
+                self._wait_for_worker(host)
             self._banner(options, token, link, parts)
             supervisor.run()
         except GaveUp as error:
@@ -181,6 +185,22 @@ class Command(OrchestratorCommand):
             except OSError:
                 time.sleep(0.2)
         raise CommandError(f"the web server did not answer at {url} within 60 s")
+
+    def _wait_for_worker(self, host: str, timeout: float = 60) -> None:
+        """Until this host's worker says it is alive, spawns to it are refused: the banner
+        waits for it (the supervisor restarts a worker that fails meanwhile)."""
+        started, deadline = timezone.now(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if Host.objects.filter(name=host, worker_seen_at__gte=started).exists():
+                    return
+            except DatabaseError:
+                pass  # not migrated yet on a worker-only host: the web host's start migrates
+            finally:
+                connections_close_all()
+            time.sleep(0.2)
+        self.stderr.write(f"warning: the worker of host {host} has not said it is alive within {timeout:.0f} s; "
+                          "agents cannot be spawned on it until it does (see its log above)")
 
     def _banner(self, options, token: str, link: str, parts: list[str]) -> None:
         orc = settings.TMUX_ORC

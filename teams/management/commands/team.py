@@ -30,6 +30,8 @@ class Command(OrchestratorCommand):
         deploy.add_argument("--isolation", choices=Isolation.values,
                             help="worktree: a git worktree and branch per engineer")
         deploy.add_argument("--profile", help="agent program for every member (default from config)")
+        deploy.add_argument("--host", help="agent host for every member, or auto to spread them over the live "
+                                           "hosts (default: the service's default_host)")
         status = actions.add_parser("status", help="a team's members and tasks")
         status.add_argument("name")
         add_watch_argument(status)
@@ -67,7 +69,7 @@ class Command(OrchestratorCommand):
                               f"{options['size']} members) ...")
         result = self.call("coordination_deploy_team", project_name=options["project_name"],
                            project_path=os.path.abspath(os.path.expanduser(options["project_path"])),
-                           team_type=options["team_type"], size=options["size"], profile=options["profile"],
+                           team_type=options["team_type"], size=options["size"], profile=options["profile"], host=options["host"],
                            coordination_strategy=options["strategy"], isolation=options["isolation"]).data
         self._each(options, result["started"])
         team = result["team"]
