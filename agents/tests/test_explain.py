@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.usefixtures("cli_api"), pytest.mark.django_db]
 TARGET = "cc:Claude-qa"
 PROMPT_LINES = ["Welcome to Claude Code", "─" * 40, "❯", "─" * 40, "  ? for shortcuts"]
 STATUS_FIELDS = {"target", "state", "state_reason", "state_changed_at", "responsive", "last_activity",
-                 "uptime_minutes", "idle_minutes", "restart_count", "health_score"}
+                 "uptime_minutes", "idle_minutes", "restart_count", "health_score", "host", "host_down"}
 
 
 def run(*args: str) -> str:
