@@ -120,15 +120,16 @@ def agent_spawn(
     chosen = get_profile(profile_name)
     if chosen is None:
         raise InvalidInput(f"profile: unknown profile {profile_name!r}; known: {', '.join(sorted(all_profiles()))}")
-    path = check_project_path(project_path)
-    if worktree:
+    host = host_choose(host)
+    here = host == _local_host()  # else its own worker checks the path, where the agent runs
+    path = check_project_path(project_path, exists=here)
+    if worktree and here:
         path = check_repository(path)
     check_briefing(briefing)
     if "team" not in fields:  # spawned into a team's session: one of the team
         teams = Agent._meta.get_field("team").related_model.objects  # teams sit above agents: not imported
         fields["team"] = teams.filter(name=session_name, torn_down_at=None).first()
     with transaction.atomic():
-        host = host_choose(host)
         _check_spawn_capacity(host)
         window = check_name("name", name) if name else _default_name(session_name, chosen, agent_type)
         try:

@@ -30,7 +30,9 @@ def parse_target(value: str, field: str = "target") -> tuple[str, str]:
     return session, window
 
 
-def check_project_path(value: str, field: str = "project_path") -> str:
+def check_project_path(value: str, field: str = "project_path", *, exists: bool = True) -> str:
+    """An absolute path, normalised; with `exists`, of a directory on this machine (an agent
+    on another host has its path checked there, by its worker)."""
     if not value or len(value) > MAX_PATH:
         raise InvalidInput(f"{field}: must be a path of 1 to {MAX_PATH} characters")
     if "\x00" in value:
@@ -38,7 +40,7 @@ def check_project_path(value: str, field: str = "project_path") -> str:
     path = os.path.expanduser(value)
     if not os.path.isabs(path):
         raise InvalidInput(f"{field}: {value!r} must be an absolute path")
-    if not os.path.isdir(path):
+    if exists and not os.path.isdir(path):
         raise InvalidInput(f"{field}: {value!r} does not exist or is not a directory")
     return os.path.normpath(path)
 

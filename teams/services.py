@@ -162,17 +162,18 @@ def team_deploy(
         raise InvalidInput(f"coordination_strategy: one of {', '.join(CoordinationStrategy.values)}")
     if isolation not in Isolation.values:
         raise InvalidInput(f"isolation: one of {', '.join(Isolation.values)}")
-    path = check_project_path(project_path)
-    if isolation == Isolation.WORKTREE:
-        path = check_repository(path)
     _check_members(members)
+    hosts = hosts_choose([member.host for member in members])
+    here = set(hosts) == {settings.TMUX_ORC.agent_host}  # else each member's worker checks the path
+    path = check_project_path(project_path, exists=here)
+    if isolation == Isolation.WORKTREE and here:
+        path = check_repository(path)
     if Team.objects.filter(name=name, torn_down_at=None).exists():
         raise Conflict(f"team {name} is already deployed; tear it down first or pick another project name")
     if Agent.objects.filter(session_name=name).exclude(state=AgentState.STOPPED).exists():
         raise Conflict(f"tmux session {name} already has live agents; pick another project name")
     targets = [f"{name}:{window}" for window in _window_names(members)]
     with transaction.atomic():
-        hosts = hosts_choose([member.host for member in members])
         _check_room(hosts)
         try:
             with transaction.atomic():

@@ -192,3 +192,13 @@ def test_tmux_orc_monitor_hosts_shows_the_table(hosts, capsys):
     assert " alive " in a and " DOWN " in b
     call_command("monitor", "hosts", "--json")
     assert {row["host"] for row in json.loads(capsys.readouterr().out)} >= {"a", "b"}
+
+
+def test_a_project_path_on_another_host_is_checked_there_not_here(api, project_dir, hosts, tmp_path):
+    elsewhere = str(tmp_path / "only-on-host-b")
+    accepted = spawn(api, elsewhere, host="b")
+    assert accepted.status_code == 202, accepted.json()  # its worker says whether it exists, when it starts it
+    assert Agent.objects.get().project_path == elsewhere
+    host_seen(settings.TMUX_ORC.agent_host)
+    here = spawn(api, elsewhere, host=settings.TMUX_ORC.agent_host, name="here")
+    assert here.status_code == 400 and "does not exist or is not a directory" in here.json()["error_message"]
