@@ -20,6 +20,7 @@ Commands:
   orchestrator schedule|scheduled|cancel check-ins: a note to an agent later
   status [--watch]                       system health and agents by state
   monitor agents idle|performance        what the agents are doing; monitor metrics
+  monitor hosts                          agent hosts: worker alive, agents by state, load
   server start [--host] [--port] [--workers] [--reload]
                                          run the web server, worker, watcher and beat
   watcher                                this host's watcher alone (server start runs it)
@@ -27,6 +28,7 @@ Commands:
                                          screen markers were read from?
   token create|list|revoke               API tokens
   mcp                                    the MCP server on stdin/stdout (HTTP: /mcp)
+  vscode init [PATH]                     VS Code tasks and settings for PATH's .vscode/
   createsuperuser                        a login for the admin
   help                                   every management command
 
