@@ -98,7 +98,8 @@ def as_vscode_runs(task: dict, workspace: Path, env: dict) -> tuple[list[str], d
         return str(config[name[7:]])
 
     assert task["type"] == "process", task
-    resolve = lambda text: VARIABLE.sub(value, text)
+    def resolve(text):
+        return VARIABLE.sub(value, text)
     options = task.get("options", {})
     argv = [resolve(task["command"]), *map(resolve, task.get("args", []))]
     return argv, {**env, **{k: resolve(v) for k, v in options.get("env", {}).items()}}, \
@@ -142,15 +143,18 @@ def test_each_agents_terminal_task_shows_that_agents_window_all_at_once(http_ser
             ttys[terminals.run([["new-window", "-d", "-P", "-F", "#{pane_tty}", "-c", cwd,
                                  *[a for k, v in env.items() for a in ("-e", f"{k}={v}")], shlex.join(argv)]])[0]] = label
         agents_server = Gateway(socket_name=tmux_socket)
-        clients = lambda: [line.split(" ") for line in agents_server.run(
-            [["list-clients", "-F", "#{client_tty} #{session_name} #{window_name}"]])]
-        shown = lambda: {ttys.get(tty, tty): window for tty, _, window in clients()}
+        def clients():
+            return [line.split(" ") for line in agents_server.run(
+                    [["list-clients", "-F", "#{client_tty} #{session_name} #{window_name}"]])]
+        def shown():
+            return {ttys.get(tty, tty): window for tty, _, window in clients()}
         wait_for(lambda: shown() == {agent_label("shop:dev"): "dev", agent_label("shop:qa"): "qa"},
                  message="each terminal attached to its agent's window", describe=clients)
         assert "shop" not in {session for _, session, _ in clients()}  # each on a view of its own of the session
     finally:
         terminals.kill_server()
-    sessions = lambda: Gateway(socket_name=tmux_socket).run([["list-sessions", "-F", "#{session_name}"]])
+    def sessions():
+        return Gateway(socket_name=tmux_socket).run([["list-sessions", "-F", "#{session_name}"]])
     wait_for(lambda: sessions() == ["shop"], message="the terminals' sessions to go with them", describe=sessions)
     panes = {pane.pane_id: pane for pane in Gateway(socket_name=tmux_socket).list_panes()}
     assert all(not panes[agent.tmux_pane_id].dead for agent in agents)
