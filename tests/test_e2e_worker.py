@@ -36,16 +36,22 @@ def test_spawn_restart_kill_go_through_the_worker(api, worker, gateway, project_
 
 
 def test_without_a_worker_for_the_host_the_api_says_so(api, tmux_socket, project_dir, monkeypatch):
-    monkeypatch.setattr(settings.TMUX_ORC, "agent_host", f"nobody-{secrets.token_hex(3)}")
     monkeypatch.setattr(settings.TMUX_ORC, "default_timeout", 1.0)
     payload = {"session_name": "e2e", "agent_type": "qa", "project_path": project_dir, "profile": "shell"}
+    # A host that never had a worker: refused, naming the live one (the tests' own host).
+    nobody = f"nobody-{secrets.token_hex(3)}"
+    refused = api.post("/agents/spawn", {**payload, "host": nobody}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error_message"] == (f"host: the worker of host {nobody} is not alive; "
+                                               f"live hosts: {settings.TMUX_ORC.agent_host}")
 
+    # A host whose worker reported lately but takes nothing (it hangs, or just died): queued, and said so.
     response = api.post("/agents/spawn", payload, format="json")
 
     assert response.status_code == 202
     data = response.json()["data"]
     assert data["operation"]["status"] == "pending" and data["state"] == "starting"
-    assert "no worker for host nobody-" in data["detail"]
+    assert f"no worker for host {settings.TMUX_ORC.agent_host} has taken it yet" in data["detail"]
 
 
 KILL_POINTS = {

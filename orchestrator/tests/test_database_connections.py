@@ -81,6 +81,10 @@ def test_a_hundred_waiting_requests_are_answered_on_a_bounded_number_of_connecti
         wait_for(lambda: "Token:" in output.text or process.poll() is not None, timeout=120, message="the banner")
         assert process.poll() is None, output.text
         token, base = re.search(r"Token:\s+(\S+)", output.text).group(1), f"http://127.0.0.1:{port}"
+        # The host's worker said it was alive, then took nothing: the message stays queued.
+        with psycopg.connect(database_url(name), autocommit=True) as db:
+            db.execute("INSERT INTO agents_host (name, worker_seen_at, load) VALUES (%s, now(), '{}')",
+                       [env["TMUX_ORC_AGENT_HOST"]])
         status, spawned = call(f"{base}/agents/spawn", token, {"session_name": "conn", "agent_type": "developer",
                                                                "project_path": str(tmp_path), "profile": "shell"})
         assert status == 202, spawned
