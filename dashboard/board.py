@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
+from agents.hosts import live_hosts
 from agents.models import LIVE_STATES, Agent, AgentEvent, AgentState
 from agents.selectors import crashed_lately, health_of
 from tasks.models import Task, TaskStatus
@@ -46,6 +47,7 @@ class Card:
     health: int
     task: Task | None
     strip: list[Segment] = field(default_factory=list)
+    host_down: bool = False  # its host's worker is not alive: the state shown is the last one seen
 
     @property
     def strip_words(self) -> str:
@@ -92,11 +94,12 @@ def cards(*, agent_ids: list[int] | None = None) -> list[Card]:
     agents = (Agent.objects.select_related("team").annotate(crashes=crashes)
               .prefetch_related(Prefetch("tasks", queryset=working_on, to_attr="current_tasks")))
     agents = agents.filter(pk__in=agent_ids) if agent_ids is not None else agents.filter(state__in=LIVE_STATES)
-    found = []
+    found, live = [], set(live_hosts())
     for agent in agents:
         health = health_of(agent.state, agent.crashes)
         tasks = sorted(agent.current_tasks, key=lambda task: CURRENT_TASK.index(task.status))
-        found.append(Card(agent, health, tasks[0] if tasks else None))
+        host_down = agent.state != AgentState.STOPPED and agent.host not in live
+        found.append(Card(agent, health, tasks[0] if tasks else None, host_down=host_down))
     for card, segments in zip(found, strips([card.agent for card in found]), strict=True):
         card.strip = segments
     return found

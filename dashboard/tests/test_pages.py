@@ -2,13 +2,15 @@
 what they show, and that what they do goes through the declared operations."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from agents.models import Agent, AgentEvent, AgentState, Message
+from agents.hosts import host_seen, stale_after
+from agents.models import Agent, AgentEvent, AgentState, Host, Message
 from dashboard.login import login_link, user_of_link
 from monitoring.models import PaneScreen
 from tasks.models import Task, TaskStatus
@@ -126,6 +128,16 @@ def test_a_card_shows_the_task_health_and_restarts(client, person, fleet):
     solo = cards[cards.index(f'id="agent-{fleet["solo"].pk}"'):]
     assert "Add the login form" in qa and "(In Progress)" in qa and 'value="90"' in qa
     assert 'value="0"' in solo and "<dt>Restarts</dt><dd>3</dd>" in solo
+
+
+def test_a_card_says_when_its_host_is_down(client, person, fleet):
+    host_seen("test-host")
+    up = client.get(f"/dashboard/cards?ids={fleet['shop-dev'].pk}").content.decode()
+    Host.objects.filter(name="test-host").update(worker_seen_at=timezone.now() - stale_after() - timedelta(seconds=1))
+    down = client.get(f"/dashboard/cards?ids={fleet['shop-dev'].pk}").content.decode()
+
+    assert "is down" not in up
+    assert "<strong>Host test-host is down</strong>" in down and 'data-state="idle"' in down  # its last state
 
 
 def test_cards_of_ids_that_do_not_exist_are_left_out(client, person, fleet):
