@@ -5,10 +5,9 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
-from django.utils import timezone
 
 from agents import services
-from agents.hosts import live_hosts, stale_after
+from agents.hosts import live_hosts, worker_alive
 from agents.models import Agent, AgentOperation, AgentState, Host, Message
 from agents.profiles import all_profiles
 from agents.roles import all_agent_types
@@ -197,7 +196,7 @@ class HostAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="worker alive")
     def worker_alive(self, host: Host) -> bool:
-        return timezone.now() - host.worker_seen_at <= stale_after()
+        return worker_alive(host)
 
     @admin.display(description="live agents")
     def live_agents(self, host: Host) -> int:

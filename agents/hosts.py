@@ -41,6 +41,10 @@ def host_seen(name: str) -> None:
         Host.objects.update_or_create(name=name, defaults=values)
 
 
+def worker_alive(host: Host) -> bool:
+    return timezone.now() - host.worker_seen_at <= stale_after()
+
+
 def live_hosts() -> list[str]:
     """Hosts whose worker was seen lately, by name."""
     since = timezone.now() - stale_after()

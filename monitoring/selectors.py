@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from agents.hosts import stale_after
+from agents.hosts import stale_after, worker_alive
 from agents.models import Agent, AgentEvent, AgentState, Host, Message, MessageStatus
 from agents.selectors import agent_list, agent_status, hosts_with_live_agents
 from monitoring.models import Alert, Heartbeat
@@ -92,8 +92,7 @@ def hosts_overview() -> list[dict]:
     """Every agent host: those whose worker reported in the last day, and those that hold live
     agents. Its worker alive or not, when last heard from, its live agents by state, the
     machine's load and the worker's last sweep."""
-    now, stale = timezone.now(), stale_after()
-    hosts = {host.name: host for host in Host.objects.filter(worker_seen_at__gte=now - DAY)}
+    hosts = {host.name: host for host in Host.objects.filter(worker_seen_at__gte=timezone.now() - DAY)}
     hosts.update({host.name: host for host in Host.objects.filter(name__in=hosts_with_live_agents())})
     by_state: dict[str, dict[str, int]] = {}
     for row in Agent.objects.exclude(state=AgentState.STOPPED).values("host", "state").annotate(n=Count("id")).order_by():
@@ -104,7 +103,7 @@ def hosts_overview() -> list[dict]:
         host, states, sweep = hosts.get(name), by_state.get(name, {}), sweeps.get(name, {})
         rows.append({
             "host": name,
-            "worker_alive": host is not None and now - host.worker_seen_at <= stale,
+            "worker_alive": host is not None and worker_alive(host),
             "last_heartbeat": host.worker_seen_at if host else None,
             "agents": sum(states.values()),
             "agents_by_state": {state: states.get(state, 0) for state in AgentState.values if state != AgentState.STOPPED},

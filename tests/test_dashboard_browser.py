@@ -17,14 +17,6 @@ pytestmark = [pytest.mark.smoke, pytest.mark.timeout(420)]
 LIVE = 60_000  # ms: the longest a state change may take to show here (the watcher and a shell)
 
 
-@pytest.fixture
-def service(tmp_path):
-    running = Service(tmp_path)
-    running.start()
-    yield running
-    running.close()
-
-
 def banner_link(service: Service) -> str:
     found = [re.search(r"Dashboard:\s+(\S+)", line) for line in service.lines]
     return [m.group(1) for m in found if m][-1]

@@ -10,23 +10,10 @@ import sys
 import pytest
 
 from bench.load import load
-from bench.service import Service
 
 pytestmark = [pytest.mark.smoke, pytest.mark.timeout(240)]
 
 LOAD = {"users": 20, "spawn_rate": 10, "seconds": 30, "agents": 4}
-
-
-@pytest.fixture
-def service(tmp_path):
-    """bin/run with its own data directory, tmux server and port; stopped, and its tmux
-    server killed, at the end."""
-    service = Service(tmp_path)
-    try:
-        service.start()
-        yield service
-    finally:
-        service.close()
 
 
 def test_twenty_users_on_the_api_and_mcp_for_thirty_seconds_get_no_errors(service, tmp_path):

@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.service import Service
 from bench.soak import soak
 
 pytestmark = pytest.mark.soak
 
 LOAD = {"duration": 180, "agents": 20, "messages": 2000, "burst": 50}
-
-
-@pytest.fixture
-def service(tmp_path):
-    """bin/run with its own data directory, tmux server and port; stopped, and its tmux
-    server killed, at the end."""
-    service = Service(tmp_path)
-    try:
-        service.start()
-        yield service
-    finally:
-        service.close()
 
 
 def verdict(figures, service) -> str:
